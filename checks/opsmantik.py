@@ -1,0 +1,55 @@
+"""OpsMantik facts that runbooks 000 and 002 both rely on: the ingest window and the drift guards.
+
+Time windows come from the database's now(); `created_month` bounds let the planner prune
+partitions, so no query scans a whole month of sessions.
+"""
+
+from __future__ import annotations
+
+from fixtures.postgres import ReadOnlyDB
+
+SESSIONS_SINCE = """
+select count(*) as sessions
+from public.sessions
+where created_month >= date_trunc('month', now() - make_interval(mins => %(minutes)s))::date
+  and created_at >= now() - make_interval(mins => %(minutes)s)
+"""
+
+DRIFT_GUARD_TRIGGERS = """
+select c.relname as table_name, t.tgname as trigger_name, t.tgenabled as enabled,
+       pg_get_triggerdef(t.oid) as definition, p.proname as function_name,
+       p.prosrc like '%%created_month%%' as mentions_created_month,
+       p.prosrc like '%%session_month%%' as mentions_session_month
+from pg_trigger t
+join pg_class c on c.oid = t.tgrelid
+join pg_namespace n on n.oid = c.relnamespace
+join pg_proc p on p.oid = t.tgfoid
+where n.nspname = 'public' and c.relname in ('sessions', 'events') and not t.tgisinternal
+"""
+# The trigger each parent must carry, and the month key its function must set.
+EXPECTED_TRIGGERS = {
+    "sessions": ("sessions_set_created_month", "mentions_created_month"),
+    "events": ("events_set_session_month_from_session", "mentions_session_month"),
+}
+ENABLED = ("O", "A")  # fires on origin (normal) or always; 'D' is disabled, 'R' replica only
+
+VERIFY_TRIGGERS = "select public.verify_partition_triggers_exist() as triggers_ok"
+
+
+def trigger_problems(db: ReadOnlyDB, *, check_definitions: bool) -> list[str]:
+    """What is wrong with the two drift-guard triggers, read from the catalog; empty if nothing."""
+    found = {(r["table_name"], r["trigger_name"]): r for r in db.rows(DRIFT_GUARD_TRIGGERS)}
+    problems = []
+    for table, (trigger, key_flag) in EXPECTED_TRIGGERS.items():
+        row = found.get((table, trigger))
+        if row is None:
+            problems.append(f"trigger {trigger} is missing on public.{table}")
+        elif row["enabled"] not in ENABLED:
+            problems.append(f"trigger {trigger} on public.{table} is disabled (tgenabled "
+                            f"{row['enabled']!r}); the verify RPC does not notice this")
+        elif check_definitions and "BEFORE INSERT" not in row["definition"]:
+            problems.append(f"trigger {trigger} does not fire BEFORE INSERT: {row['definition']}")
+        elif check_definitions and not row[key_flag]:
+            key = key_flag.removeprefix("mentions_")
+            problems.append(f"{row['function_name']}() behind {trigger} never sets {key}")
+    return problems
