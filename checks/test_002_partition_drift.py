@@ -54,7 +54,9 @@ join pg_namespace n on n.oid = parent.relnamespace
 where n.nspname = 'public' and parent.relname in ('sessions', 'events')
   and pg_get_expr(child.relpartbound, child.oid) = 'DEFAULT'
 """
-RECENT_ROWS_IN = "select count(*) as recent_rows from public.{} where created_at >= now() - interval '24 hours'"
+RECENT_ROWS_IN = """
+select count(*) as recent_rows from public.{} where created_at >= now() - interval '24 hours'
+"""
 SESSION_MONTH_DRIFT = """
 select count(*) as sessions,
        count(*) filter (

@@ -1,0 +1,41 @@
+# Plain one-liners; configuration lives in pyproject.toml and envs/.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TARGET ?= sandbox
+INCIDENT ?= ingest_stalled
+
+.PHONY: demo test lint check sandbox sandbox-down bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[sandbox,dev]'
+	touch $@
+
+# The sandbox is ours to write to, so the demo also runs the side-effecting checks. It ends by
+# printing the report paths whatever the verdicts.
+demo: $(VENV)/.installed  ## start the sandbox, run every check against it, print the report paths
+	$(PY) -m sandbox up
+	$(PY) -m pytest --target sandbox --allow-side-effects || true
+
+test: $(VENV)/.installed lint  ## the suite's own tests (what CI runs)
+	$(PY) -m pytest tests
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check fixtures sandbox checks tests conftest.py
+	$(VENV)/bin/mypy
+
+check: $(VENV)/.installed  ## make check INCIDENT=partition_drift TARGET=prod
+	$(PY) -m pytest -m $(INCIDENT) --target $(TARGET)
+
+sandbox: $(VENV)/.installed
+	$(PY) -m sandbox up
+
+sandbox-down: $(VENV)/.installed
+	$(PY) -m sandbox down
+
+bench: $(VENV)/.installed
+	$(PY) bench/time_to_verdict.py
+
+clean:
+	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json

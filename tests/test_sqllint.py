@@ -1,0 +1,65 @@
+"""The read-only lint: every check's SQL passes it, every escape is refused with its rule."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from fixtures.errors import UnsafeOperation
+from fixtures.sqllint import lint
+
+CHECKS = Path(__file__).resolve().parent.parent / "checks"
+
+
+def check_sql_constants():
+    """Every module-level SQL string constant under checks/, read without importing."""
+    for path in sorted(CHECKS.glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)):
+                continue
+            name, value = getattr(node.targets[0], "id", ""), node.value.value
+            if name.isupper() and isinstance(value, str) and value.lstrip().lower().startswith(
+                    ("select", "with", "values", "explain")):
+                yield pytest.param(value, id=f"{path.stem}.{name}")
+
+
+@pytest.mark.parametrize("sql", list(check_sql_constants()))
+def test_every_check_query_passes_the_lint(sql):
+    lint(sql)
+
+
+def test_there_are_check_queries_to_lint():
+    assert len(list(check_sql_constants())) >= 15
+
+
+@pytest.mark.parametrize(
+    ("sql", "rule"),
+    [
+        ("insert into t values (1)", "starts with INSERT"),
+        ("select 1; commit; insert into t values (1)", "more than one statement"),
+        ("set default_transaction_read_only = off", "starts with SET"),
+        ("with gone as (delete from t returning id) select id from gone", "data-modifying"),
+        ("select * from sessions", "select \\*"),
+        ("select s.* from sessions s", "select \\*"),
+        ("select dblink_exec('x', 'drop table t')", "writes, locks"),
+        ("select lo_create(0)", "writes, locks"),
+        ("select pg_advisory_lock(1)", "writes, locks"),
+        ("select pg_notify('c', 'x')", "writes, locks"),
+        ("select set_config('default_transaction_read_only', 'off', false)", "writes, locks"),
+        ("select id from sessions for update", "row-locking"),
+        ("explain analyze select 1", "EXPLAIN ANALYZE"),
+        ("lock table sessions in access exclusive mode", "starts with LOCK"),
+        ("begin", "starts with BEGIN"),
+        ("select id into t2 from sessions", "data-modifying"),
+    ],
+)
+def test_escapes_are_refused_with_their_rule(sql, rule):
+    with pytest.raises(UnsafeOperation, match=rule):
+        lint(sql)
+
+
+def test_literals_and_comments_do_not_trip_it():
+    lint("select count(*) from t where note = 'insert; delete' -- update later\n")
+    lint("select $$drop table$$ as text")
