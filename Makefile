@@ -26,7 +26,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 check: $(VENV)/.installed  ## make check INCIDENT=partition_drift TARGET=prod
-	$(PY) -m pytest -m $(INCIDENT) --target $(TARGET)
+	$(PY) -m fixtures.supervisor --run-deadline 600 -m $(INCIDENT) --target $(TARGET)
 
 sandbox: $(VENV)/.installed
 	$(PY) -m sandbox up

@@ -59,7 +59,7 @@ SELECT_ONE = "select 1 as answered"
 
 def health_body(api: Api) -> dict[str, object]:
     exchange = api.get(HEALTH)
-    assert exchange.status == 200, f"GET {HEALTH} answered {exchange.status}, expected 200"
+    exchange.expect_status(200, source="runbook 000 immediate check 1")
     return exchange.json_object()
 
 
@@ -83,7 +83,7 @@ def cors_problems(api: Api, target_settings: TargetSettings) -> list[str]:
 def test_is1_health_reports_ok_and_db_ok(api: Api, evidence: Evidence) -> None:
     """IS-1: The health endpoint answers 200 with ok and db_ok both true."""
     exchange = api.get(HEALTH)
-    assert exchange.status == 200, f"GET {HEALTH} answered {exchange.status}, expected 200"
+    exchange.expect_status(200, source="runbook 000 immediate check 1")
     body = exchange.json_object()
     assert body.get("ok") is True, f"ok is {body.get('ok')!r}, runbook 000 expects true"
     assert "x-request-id" in exchange.headers, "no x-request-id header (the smoke script expects one)"
@@ -126,7 +126,7 @@ def test_is5_sync_diagnostics_report_header_flags(api: Api, evidence: Evidence) 
         evidence.warn("diag mode answers 405 'Use POST': newer builds disable it in production, "
                       "so runbook 000 step A is out of date for this build")
         return
-    assert exchange.status == 200, f"GET {SYNC}?diag=1 answered {exchange.status}, expected 200"
+    exchange.expect_status(200, source="runbook 000 command A")
     body = exchange.json_object()
     assert body.get("ok") is True, f"ok is {body.get('ok')!r}, expected true"
     flags = body.get("headers_present")
@@ -211,7 +211,7 @@ def test_is12b_watchtower_cron_reports_ok(
     secret = target_settings.require("OPSMANTIK_CRON_SECRET").value
     exchange = api.get(CRON_WATCHTOWER, headers={"Authorization": f"Bearer {secret}"})
     assert exchange.status != 401, "the cron secret OPSMANTIK_CRON_SECRET was rejected (401)"
-    assert exchange.status == 200, f"GET {CRON_WATCHTOWER} answered {exchange.status}"
+    exchange.expect_status(200, source="runbook 000 checklist")
     checks = exchange.json_object().get("checks")
     last_hour = checks.get("sessionsLastHour") if isinstance(checks, dict) else None
     assert isinstance(last_hour, dict), f"no checks.sessionsLastHour in the answer: {checks!r}"
