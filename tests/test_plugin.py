@@ -170,3 +170,16 @@ def test_secrets_never_reach_outputs(example: ChecksPytester):
     assert "canary-watchtower-s3cret" not in everything
     assert "***REDACTED***" in everything
     assert "SECRET LEAK" not in everything
+
+
+def test_environment_table_is_allowlisted(example: ChecksPytester, monkeypatch):
+    monkeypatch.setenv("GITLAB_CI", "true")
+    monkeypatch.setenv("GITLAB_USER_EMAIL", "oncall@example.com")
+    monkeypatch.setenv("CI_REPOSITORY_URL", "https://gitlab-ci-token:glpat-canary123@git.example/r")
+    html_path, xml_path = example.path / "r.html", example.path / "r.xml"
+    example.run("-k", "test_is1", "--metadata", "DATABASE_URL", "postgresql://u:pw-canary9@h/db",
+                "--html", str(html_path), "--junitxml", str(xml_path))
+    outputs = html_path.read_text() + xml_path.read_text()
+    for leaked in ("oncall@example.com", "glpat-canary123", "pw-canary9", "DATABASE_URL"):
+        assert leaked not in outputs
+    assert "Suite version" in html_path.read_text()

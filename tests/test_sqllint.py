@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,21 @@ def test_escapes_are_refused_with_their_rule(sql, rule):
 def test_literals_and_comments_do_not_trip_it():
     lint("select count(*) from t where note = 'insert; delete' -- update later\n")
     lint("select $$drop table$$ as text")
+
+
+# Tables that grow with traffic: a query on them must be bounded by a window on the database's
+# clock (or a limit), and on the partitioned ones by the month key so the planner prunes.
+LARGE_TABLES = {"sessions": "created_month", "events": "session_month",
+                "processed_signals": None, "sync_dlq": None}
+
+
+@pytest.mark.parametrize("sql", list(check_sql_constants()))
+def test_queries_on_large_tables_are_bounded(sql):
+    from fixtures.sqllint import code_of
+
+    code = code_of(sql).lower()
+    for table, month_key in LARGE_TABLES.items():
+        if re.search(rf"\bpublic\.{table}\b", code):
+            assert "now()" in code or re.search(r"\blimit\b", code), f"{table}: no time window"
+            if month_key:
+                assert month_key in code, f"{table}: no {month_key} bound to prune partitions"
