@@ -89,6 +89,16 @@ class Sandbox:
         assert result.returncode == 0, f"sandbox {' '.join(args)} failed:\n{result.stderr}"
         return result
 
+    def dsn(self, *, superuser: bool = False, database: str = "opsmantik") -> str:
+        """checks_ro's URL from the env file, or the superuser's from the sandbox state."""
+        if not superuser:
+            line = next(line for line in self.env_file.read_text().splitlines()
+                        if line.startswith("OPSMANTIK_DATABASE_URL="))
+            return line.split("=", 1)[1].replace("/opsmantik", f"/{database}")
+        state = json.loads((self.home / "state.json").read_text())
+        return (f"postgresql://postgres:{state['superuser_password']}@127.0.0.1:"
+                f"{state['pg_port']}/{database}")
+
     def fault(self, name: str) -> None:
         self.cli("fault", name)
 
