@@ -1,0 +1,9 @@
+"""The systems this sandbox stands in for. Add a new one here (e.g. LaunchSin) and nowhere else
+in the core."""
+
+from __future__ import annotations
+
+from sandbox.opsmantik import SYSTEM as OPSMANTIK
+from sandbox.system import System
+
+SYSTEMS: tuple[System, ...] = (OPSMANTIK,)
