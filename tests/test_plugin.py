@@ -183,3 +183,13 @@ def test_environment_table_is_allowlisted(example: ChecksPytester, monkeypatch):
     for leaked in ("oncall@example.com", "glpat-canary123", "pw-canary9", "DATABASE_URL"):
         assert leaked not in outputs
     assert "Suite version" in html_path.read_text()
+
+
+def test_reruns_are_refused(example: ChecksPytester):
+    # Stands in for pytest-rerunfailures' option, which is not installed here.
+    conftest = example.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + (
+        "\ndef pytest_addoption(parser):\n    parser.addoption('--reruns', type=int, default=0)\n"))
+    run = example.run("--reruns", "2")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert any("--reruns is refused" in line for line in run.errlines)

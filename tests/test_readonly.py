@@ -161,3 +161,40 @@ def test_a_locked_table_is_a_lock_timeout_not_a_wait(sandbox: Sandbox, conn: Con
         release.set()
         holder.join(10)
         conn.rollback()
+
+
+KILLED_RUNNER = """
+import sys, time
+from fixtures.postgres import connect, open_guarded_transaction
+from fixtures.settings import Budget
+budget = Budget(idle_in_transaction_timeout=2.0)
+conn = connect(sys.argv[1], budget)
+open_guarded_transaction(conn, budget)
+print("in transaction", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_runner_leaves_no_transaction_behind(sandbox: Sandbox):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    with subprocess.Popen([sys.executable, "-c", KILLED_RUNNER, sandbox.dsn()], cwd=REPO,
+                          stdout=subprocess.PIPE, text=True) as runner:
+        assert runner.stdout is not None
+        assert runner.stdout.readline().strip() == "in transaction"
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+    deadline = time.monotonic() + 2.0 + 1
+    with psycopg.connect(sandbox.dsn(superuser=True), autocommit=True) as admin:
+        while True:
+            left = admin.execute(
+                "select count(*) from pg_stat_activity where application_name = %s "
+                "and state like 'idle in transaction%%'", (APPLICATION_NAME,)).fetchone()
+            if left == (0,) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert left == (0,)
