@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 
 from checks.opsmantik import SESSIONS_SINCE, VERIFY_TRIGGERS, trigger_problems
+from fixtures.contract import assert_contract
 from fixtures.evidence import Evidence
 from fixtures.http import Api
-from fixtures.postgres import ReadOnlyDB
+from fixtures.postgres import Connections, ReadOnlyDB
 from fixtures.settings import TargetSettings
 from fixtures.verdicts import Limit, at_least, at_most
 
@@ -57,6 +58,13 @@ where created_month >= (date_trunc('month', now()) - interval '1 month')::date
 SELECT_ONE = "select 1 as answered"
 
 
+def test_is0_schema_contract_holds(
+    db: ReadOnlyDB, pg_connections: Connections, request: pytest.FixtureRequest, evidence: Evidence
+) -> None:
+    """IS-0: The tables, columns and functions the checks rely on exist."""
+    assert_contract(pg_connections.catalog("opsmantik"), request, evidence)
+
+
 def health_body(api: Api) -> dict[str, object]:
     exchange = api.get(HEALTH)
     exchange.expect_status(200, source="runbook 000 immediate check 1")
@@ -92,6 +100,7 @@ def test_is1_health_reports_ok_and_db_ok(api: Api, evidence: Evidence) -> None:
                       "(ok is hard-coded true upstream, db_ok is the real signal)")
 
 
+@pytest.mark.needs("sessions.created_at", "sessions.created_month")
 def test_is2_sessions_ingested_last_60_minutes(db: ReadOnlyDB, evidence: Evidence) -> None:
     """IS-2: Sessions reached the database in the last 60 minutes."""
     sessions = db.scalar(SESSIONS_SINCE, {"minutes": 60})
@@ -107,6 +116,7 @@ def test_is3_cors_accepts_production_origins(
     assert not problems, "; ".join(problems)
 
 
+@pytest.mark.needs("sync_dlq.received_at", "sync_dlq.site_id", "sync_dlq.stage", "sync_dlq.error")
 def test_is4_dead_letter_queue_at_baseline(
     db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
 ) -> None:
@@ -146,6 +156,7 @@ def test_is6_worker_refuses_unsigned_delivery(api: Api) -> None:
         "signature verification looks off (both QStash signing keys must be set)")
 
 
+@pytest.mark.needs("verify_partition_triggers_exist()")
 def test_is7_drift_guard_triggers_enabled(db: ReadOnlyDB, evidence: Evidence) -> None:
     """IS-7: Both partition drift-guard triggers exist and are enabled."""
     verified = db.scalar(VERIFY_TRIGGERS)
@@ -172,6 +183,7 @@ def test_is9_database_answers_suite_and_app(db: ReadOnlyDB, api: Api) -> None:
         "Supabase URL and keys (runbook 000 mitigation 4)")
 
 
+@pytest.mark.needs("processed_signals.status", "processed_signals.received_at")
 def test_is10_worker_processed_traffic(db: ReadOnlyDB, evidence: Evidence) -> None:
     """IS-10: The worker processed real traffic in the last 60 minutes."""
     signals = db.one(SIGNALS_LAST_HOUR)
@@ -180,6 +192,7 @@ def test_is10_worker_processed_traffic(db: ReadOnlyDB, evidence: Evidence) -> No
              "even when degraded, so the worker's ledger is the proof)")
 
 
+@pytest.mark.needs("processed_signals.status", "processed_signals.received_at")
 def test_is11_worker_failure_rate_at_baseline(
     db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
 ) -> None:
@@ -195,6 +208,7 @@ def test_is11_worker_failure_rate_at_baseline(
                                              ceiling, source))
 
 
+@pytest.mark.needs("sessions.created_at", "sessions.created_month")
 def test_is12_watchtower_sessions_last_hour_ok(db: ReadOnlyDB, evidence: Evidence) -> None:
     """IS-12: Watchtower would report sessionsLastHour as ok."""
     sessions = db.scalar(SESSIONS_SINCE, {"minutes": 60})
@@ -220,6 +234,7 @@ def test_is12b_watchtower_cron_reports_ok(
         f"sessionsLastHour is {last_hour.get('status')!r} with count {last_hour.get('count')!r}")
 
 
+@pytest.mark.needs("sessions.created_at", "sessions.created_month")
 def test_is13_newest_session_is_recent(
     db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
 ) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from fixtures.contract import contract_findings
-from fixtures.errors import DatabaseUnavailable, SchemaMismatch
+from fixtures.contract import assert_contract
+from fixtures.errors import DatabaseUnavailable
 from fixtures.evidence import Evidence
 from fixtures.http import Api
 from fixtures.postgres import Connections, ReadOnlyDB
@@ -177,13 +177,7 @@ def test_ei0_schema_contract_holds(
     db: ReadOnlyDB, pg_connections: Connections, request: pytest.FixtureRequest, evidence: Evidence
 ) -> None:
     """EI-0: The tables, columns, constraints and functions the checks rely on exist."""
-    catalog = pg_connections.catalog("launchsin")
-    something(sorted(catalog.objects), "tables in launchsin's public schema")
-    findings = contract_findings(request.session, "launchsin", catalog)
-    evidence.value("missing schema objects", len(findings), expected="0",
-                   source="the objects runbook 001's queries read")
-    if findings:
-        raise SchemaMismatch("schema drift: " + "; ".join(findings))
+    assert_contract(pg_connections.catalog("launchsin"), request, evidence)
 
 
 @pytest.mark.needs("canonical_events.ingested_at", "source_connections.is_active")

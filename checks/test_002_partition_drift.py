@@ -11,10 +11,11 @@ import pytest
 from psycopg import sql
 
 from checks.opsmantik import VERIFY_TRIGGERS, trigger_problems
+from fixtures.contract import assert_contract
 from fixtures.errors import SchemaMismatch
 from fixtures.evidence import Evidence
 from fixtures.http import Api
-from fixtures.postgres import ReadOnlyDB
+from fixtures.postgres import Connections, ReadOnlyDB
 from fixtures.settings import TargetSettings
 from fixtures.verdicts import CheckFailed, none_found, something
 
@@ -106,6 +107,13 @@ CI_VERIFY_FUNCTIONS = (
 )
 
 
+def test_pd0_schema_contract_holds(
+    db: ReadOnlyDB, pg_connections: Connections, request: pytest.FixtureRequest, evidence: Evidence
+) -> None:
+    """PD-0: The tables, columns and functions the checks rely on exist."""
+    assert_contract(pg_connections.catalog("opsmantik"), request, evidence)
+
+
 def assert_trigger_verify_true(db: ReadOnlyDB, evidence: Evidence) -> None:
     __tracebackhide__ = True
     verified = db.scalar(VERIFY_TRIGGERS)
@@ -134,6 +142,7 @@ def test_pd1_watchtower_partition_drift_ok(
     assert not bad, f"partition drift reported: {', '.join(f'{k}={body.get(k)!r}' for k in bad)}"
 
 
+@pytest.mark.needs("verify_partition_triggers_exist()", "verify_current_events_partition_exists()")
 def test_pd1b_verify_functions_true(db: ReadOnlyDB, evidence: Evidence) -> None:
     """PD-1b: The two verify functions both return true."""
     result = db.one(VERIFY_BOTH)
@@ -143,22 +152,26 @@ def test_pd1b_verify_functions_true(db: ReadOnlyDB, evidence: Evidence) -> None:
     assert not bad, f"drift detected by the verify functions: {', '.join(bad)}"
 
 
+@pytest.mark.needs("verify_partition_triggers_exist()")
 def test_pd2_trigger_verify_function_true(db: ReadOnlyDB, evidence: Evidence) -> None:
     """PD-2: The trigger verify function returns true, as the verify script requires."""
     assert_trigger_verify_true(db, evidence)
 
 
+@pytest.mark.needs("sessions", "events")
 def test_pd3_drift_guard_triggers_set_month_keys(db: ReadOnlyDB) -> None:
     """PD-3: A BEFORE INSERT trigger on sessions sets created_month and one on events sets session_month, both enabled."""  # noqa: E501
     problems = trigger_problems(db, check_definitions=True)
     assert not problems, "; ".join(problems)
 
 
+@pytest.mark.needs("verify_partition_triggers_exist()")
 def test_pd4_trigger_verify_true_after_mitigation(db: ReadOnlyDB, evidence: Evidence) -> None:
     """PD-4: After mitigation, the trigger verify function returns true."""
     assert_trigger_verify_true(db, evidence)
 
 
+@pytest.mark.needs("sessions", "events")
 def test_pd6_current_and_next_month_partitions_exist(
     db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
 ) -> None:
@@ -197,6 +210,8 @@ def test_pd6b_no_recent_rows_in_default_partitions(db: ReadOnlyDB, evidence: Evi
                "runbook 002: such rows also block creating that month's partition")
 
 
+@pytest.mark.needs("sessions.created_at", "sessions.created_month")
+@pytest.mark.needs("events.session_id", "events.session_month", "events.created_at")
 def test_pd7_new_rows_carry_utc_month_keys(db: ReadOnlyDB, evidence: Evidence) -> None:
     """PD-7: New sessions and events carry the month key of their UTC creation time."""
     sessions = db.one(SESSION_MONTH_DRIFT)
@@ -209,6 +224,8 @@ def test_pd7_new_rows_carry_utc_month_keys(db: ReadOnlyDB, evidence: Evidence) -
                f"({sessions['drifted']} sessions, {len(events)} events)", "runbook 002 checklist")
 
 
+@pytest.mark.needs("sessions.created_month")
+@pytest.mark.needs("events.session_id", "events.session_month", "events.created_at")
 def test_pd8_recent_events_join_their_session(db: ReadOnlyDB, evidence: Evidence) -> None:
     """PD-8: Events of the last 24 h all join to their session."""
     counts = db.one(ORPHAN_EVENTS)

@@ -24,6 +24,8 @@ TRIGGER_DISABLED = "trigger_disabled"
 NEXT_PARTITION_MISSING = "next_partition_missing"
 MONTH_DRIFT = "month_drift"
 WATCHTOWER_SECRET_ROTATED = "watchtower_secret_rotated"
+DLQ_COLUMN_RENAMED = "dlq_column_renamed"
+VERIFY_FUNCTION_MISSING = "verify_function_missing"
 
 # Longer than the checks' 60-minute windows, so none of them sees a session.
 STALL_WINDOW = timedelta(minutes=65)
@@ -147,9 +149,33 @@ def _disable_trigger(ctx: Context) -> None:
 
 def reapply_triggers(ctx: Context) -> None:
     """Runbook 002's mitigation: re-apply the drift-guard migration (it re-enables, too)."""
-    script = resources.files(__package__).joinpath("triggers.sql").read_text()
+    _run_script(ctx, "triggers.sql")
+
+
+def _reapply_verify_function(ctx: Context) -> None:
+    _run_script(ctx, "verify_events.sql")
+
+
+def _run_script(ctx: Context, name: str) -> None:
+    script = resources.files(__package__).joinpath(name).read_text()
     with ctx.superuser() as conn:
         conn.execute(script.encode())
+
+
+def _rename_dlq_error(ctx: Context) -> None:
+    # Schema drift of the kind a hand-run migration leaves: the column the checks read is gone.
+    with ctx.superuser() as conn:
+        conn.execute("ALTER TABLE public.sync_dlq RENAME COLUMN error TO error_message")
+
+
+def _restore_dlq_error(ctx: Context) -> None:
+    with ctx.superuser() as conn:
+        conn.execute("ALTER TABLE public.sync_dlq RENAME COLUMN error_message TO error")
+
+
+def _drop_verify_function(ctx: Context) -> None:
+    with ctx.superuser() as conn:
+        conn.execute("DROP FUNCTION public.verify_current_events_partition_exists()")
 
 
 def _drop_next_month(ctx: Context) -> None:
@@ -186,6 +212,7 @@ def _undrift(ctx: Context) -> None:
 
 
 FAIL = ("FAIL",)
+UNKNOWN = ("UNKNOWN",)
 
 FAULTS: tuple[Fault, ...] = (
     Fault(INGEST_STALLED, SYSTEM,
@@ -222,4 +249,11 @@ FAULTS: tuple[Fault, ...] = (
     Fault(WATCHTOWER_SECRET_ROTATED, SYSTEM,
           "The app's watchtower secret changes, so the configured one gets 401.",
           {"PD-1": FAIL}, _nothing, _nothing),
+    Fault(DLQ_COLUMN_RENAMED, SYSTEM,
+          "sync_dlq.error was renamed error_message by a hand-run migration.",
+          {"IS-0": UNKNOWN, "IS-4": UNKNOWN}, _rename_dlq_error, _restore_dlq_error),
+    Fault(VERIFY_FUNCTION_MISSING, SYSTEM,
+          "verify_current_events_partition_exists() was dropped; the watchtower RPC now errors.",
+          {"PD-0": UNKNOWN, "PD-1b": UNKNOWN, "PD-9": FAIL, "PD-1": FAIL},
+          _drop_verify_function, _reapply_verify_function),
 )

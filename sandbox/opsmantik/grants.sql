@@ -26,9 +26,6 @@ REVOKE EXECUTE ON FUNCTION public.watchtower_partition_drift_check_v1() FROM PUB
 REVOKE EXECUTE ON FUNCTION public.create_next_month_partitions() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION public.rotate_site_secret_v1(text, text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION public.verify_partition_triggers_exist() FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION public.verify_current_events_partition_exists() FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION public.ping(),
-                          public.verify_partition_triggers_exist(),
-                          public.verify_current_events_partition_exists()
-    TO checks_ro;
+GRANT EXECUTE ON FUNCTION public.ping(), public.verify_partition_triggers_exist() TO checks_ro;
+-- verify_current_events_partition_exists(): granted in verify_events.sql.

@@ -19,7 +19,7 @@ from sandbox.system import Context
 SERVICE_ROLE = "opsmantik_service"
 # What the app and the worker write with: Supabase's service_role, which bypasses RLS.
 SERVICE_ATTRIBUTES = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION BYPASSRLS"
-SCRIPTS = ("schema.sql", "triggers.sql", "grants.sql")
+SCRIPTS = ("schema.sql", "verify_events.sql", "triggers.sql", "grants.sql")
 
 
 def new_settings() -> dict[str, str]:

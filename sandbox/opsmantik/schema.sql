@@ -202,15 +202,6 @@ AS $$
                      AND t.tgname = 'events_set_session_month_from_session' AND NOT t.tgisinternal)
 $$;
 
--- Only this month's events partition, by name; sessions and next month are not looked at.
-CREATE FUNCTION public.verify_current_events_partition_exists() RETURNS boolean
-LANGUAGE sql STABLE SET search_path = public, pg_catalog
-AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                   WHERE n.nspname = 'public'
-                     AND c.relname = 'events_' || to_char(now() AT TIME ZONE 'utc', 'YYYY_MM'))
-$$;
-
 -- Not read-only: every call logs a row, which is why the checks run it only on request.
 CREATE FUNCTION public.watchtower_partition_drift_check_v1() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_catalog
