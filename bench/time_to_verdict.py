@@ -23,8 +23,8 @@ def one_run(marker: str, target: str, out: Path) -> tuple[float, int]:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-m", marker, "--target", target,
-         "--results-json", str(out / "r.json"), "--html", str(out / "r.html"),
-         "--junitxml", str(out / "r.xml")],
+         f"--results-json={out / 'r.json'}", f"--html={out / 'r.html'}",
+         f"--junitxml={out / 'r.xml'}"],
         cwd=REPO, capture_output=True, text=True, check=False,
     )
     return time.monotonic() - started, done.returncode

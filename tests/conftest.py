@@ -58,7 +58,7 @@ class ChecksPytester:
         results = self.path / "results.json"
         results.unlink(missing_ok=True)
         outcome = self.pytester.runpytest_subprocess(
-            "--results-json", str(results), "-p", "no:cacheprovider", *args, timeout=timeout
+            f"--results-json={results}", "-p", "no:cacheprovider", *args, timeout=timeout
         )
         data = json.loads(results.read_text()) if results.exists() else {}
         return Run(outcome.ret, outcome.outlines, outcome.errlines, data)

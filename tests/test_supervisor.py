@@ -42,7 +42,7 @@ def supervise(project: ChecksPytester, misbehave: str, *args: str):
     results = project.path / "out.json"
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "fixtures.supervisor", *args, "--results-json", str(results),
+        [sys.executable, "-m", "fixtures.supervisor", *args, f"--results-json={results}",
          "-p", "no:cacheprovider"],
         cwd=project.path, env={**__import__("os").environ, "MISBEHAVE": misbehave},
         capture_output=True, text=True, timeout=120, check=False,
