@@ -53,7 +53,7 @@ NEWEST_SESSION = """
 select max(created_at) as newest,
        extract(epoch from now() - max(created_at)) / 60.0 as minutes_since_newest
 from public.sessions
-where created_month >= (date_trunc('month', now()) - interval '1 month')::date
+where created_month >= (date_trunc('month', now() at time zone 'UTC') - interval '1 month')::date
 """
 SELECT_ONE = "select 1 as answered"
 

@@ -29,8 +29,8 @@ select public.verify_partition_triggers_exist() as triggers_ok,
 """
 MONTH_PARTITIONS = """
 with months(label, first_day) as (
-    values ('current', date_trunc('month', now())::date),
-           ('next', (date_trunc('month', now()) + interval '1 month')::date)
+    values ('current', date_trunc('month', now() at time zone 'UTC')::date),
+           ('next', (date_trunc('month', now() at time zone 'UTC') + interval '1 month')::date)
 )
 select parent.relname as parent, parent.relkind::text as relkind, m.label as month,
        parent.relname || '_' || to_char(m.first_day, 'YYYY_MM') as expected_partition,
@@ -39,7 +39,7 @@ select parent.relname as parent, parent.relkind::text as relkind, m.label as mon
            where i.inhparent = parent.oid
              and child.relname = parent.relname || '_' || to_char(m.first_day, 'YYYY_MM')
        ) as attached,
-       (date_trunc('month', now()) + interval '1 month')::date - now()::date as days_left
+       (date_trunc('month', now() at time zone 'UTC') + interval '1 month')::date - (now() at time zone 'UTC')::date as days_left
 from pg_class parent
 join pg_namespace n on n.oid = parent.relnamespace
 cross join months m
@@ -64,14 +64,14 @@ select count(*) as sessions,
            where created_month <> date_trunc('month', created_at at time zone 'UTC')::date
        ) as drifted
 from public.sessions
-where created_month >= date_trunc('month', now() - interval '24 hours')::date
+where created_month >= date_trunc('month', (now() - interval '24 hours') at time zone 'UTC')::date
   and created_at >= now() - interval '24 hours'
 """
 DRIFTED_SESSIONS_SAMPLE = """
 select id, created_at, created_month,
        date_trunc('month', created_at at time zone 'UTC')::date as utc_month
 from public.sessions
-where created_month >= date_trunc('month', now() - interval '24 hours')::date
+where created_month >= date_trunc('month', (now() - interval '24 hours') at time zone 'UTC')::date
   and created_at >= now() - interval '24 hours'
   and created_month <> date_trunc('month', created_at at time zone 'UTC')::date
 limit 20
@@ -80,8 +80,8 @@ EVENT_MONTH_DRIFT = """
 select e.id, e.session_id, e.session_month, s.created_month
 from public.events e
 join public.sessions s on s.id = e.session_id
-  and s.created_month >= (date_trunc('month', now()) - interval '1 month')::date
-where e.session_month >= date_trunc('month', now() - interval '24 hours')::date
+  and s.created_month >= (date_trunc('month', now() at time zone 'UTC') - interval '1 month')::date
+where e.session_month >= date_trunc('month', (now() - interval '24 hours') at time zone 'UTC')::date
   and e.created_at >= now() - interval '24 hours'
   and e.session_month <> s.created_month
 limit 20
@@ -90,7 +90,7 @@ ORPHAN_EVENTS = """
 select count(*) as events, count(*) filter (where s.id is null) as orphans
 from public.events e
 left join public.sessions s on s.id = e.session_id and s.created_month = e.session_month
-where e.session_month >= date_trunc('month', now() - interval '24 hours')::date
+where e.session_month >= date_trunc('month', (now() - interval '24 hours') at time zone 'UTC')::date
   and e.created_at >= now() - interval '24 hours'
 """
 FUNCTIONS_PRESENT = """
