@@ -11,7 +11,8 @@ from fixtures.postgres import ReadOnlyDB
 SESSIONS_SINCE = """
 select count(*) as sessions
 from public.sessions
-where created_month >= date_trunc('month', (now() - make_interval(mins => %(minutes)s)) at time zone 'UTC')::date
+where created_month >= date_trunc(
+          'month', (now() - make_interval(mins => %(minutes)s)) at time zone 'UTC')::date
   and created_at >= now() - make_interval(mins => %(minutes)s)
 """
 

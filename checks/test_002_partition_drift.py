@@ -39,7 +39,8 @@ select parent.relname as parent, parent.relkind::text as relkind, m.label as mon
            where i.inhparent = parent.oid
              and child.relname = parent.relname || '_' || to_char(m.first_day, 'YYYY_MM')
        ) as attached,
-       (date_trunc('month', now() at time zone 'UTC') + interval '1 month')::date - (now() at time zone 'UTC')::date as days_left
+       (date_trunc('month', now() at time zone 'UTC') + interval '1 month')::date
+           - (now() at time zone 'UTC')::date as days_left
 from pg_class parent
 join pg_namespace n on n.oid = parent.relnamespace
 cross join months m
