@@ -49,6 +49,12 @@ class ChecksPytester:
             (self.path / name).symlink_to(source / name, target_is_directory=True)
         (self.path / "envs").mkdir()
 
+    def only_check(self, module: str, text: str) -> None:
+        """Replace the linked checks with one module of the test's own."""
+        (self.path / "checks").unlink()
+        (self.path / "checks").mkdir()
+        (self.path / "checks" / module).write_text(text)
+
     def env_file(self, name: str, text: str) -> Path:
         path = self.path / "envs" / f"{name}.env"
         path.write_text(text)

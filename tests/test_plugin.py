@@ -149,9 +149,7 @@ def test_results_json_shape(example: ChecksPytester):
 
 def test_secrets_never_reach_outputs(example: ChecksPytester):
     """A check prints the secret, fails with it, and logs it: every output stays clean."""
-    (example.path / "checks").unlink()
-    (example.path / "checks").mkdir()
-    (example.path / "checks" / "test_000_leak.py").write_text(
+    example.only_check("test_000_leak.py", 
         'import logging, pytest\n'
         'pytestmark = [pytest.mark.ingest_stalled, pytest.mark.system("opsmantik")]\n'
         'def test_is1_leaks(target_settings, evidence):\n'

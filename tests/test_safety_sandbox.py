@@ -165,9 +165,7 @@ def test_the_tripwire_catches_a_leak_the_scrubber_missed(sandbox: Sandbox, sandb
         "\nimport fixtures.outcomes\n"
         "fixtures.outcomes.scrub_report = lambda report, redactor: None\n"
     ))
-    (sandbox_pytester.path / "checks").unlink()
-    (sandbox_pytester.path / "checks").mkdir()
-    (sandbox_pytester.path / "checks" / "test_002_leak.py").write_text(
+    sandbox_pytester.only_check("test_002_leak.py", 
         "import pytest\n"
         "pytestmark = [pytest.mark.partition_drift, pytest.mark.system('opsmantik')]\n"
         "def test_pd2_leaks(target_settings):\n"

@@ -32,9 +32,7 @@ def test_is2_misbehaves(evidence):
 @pytest.fixture
 def project(example_pytester: ChecksPytester) -> ChecksPytester:
     example_pytester.env_file("sandbox", "OPSMANTIK_BASE_URL=http://127.0.0.1:1\n")
-    (example_pytester.path / "checks").unlink()
-    (example_pytester.path / "checks").mkdir()
-    (example_pytester.path / "checks" / "test_000_misbehaves.py").write_text(CHECK)
+    example_pytester.only_check("test_000_misbehaves.py", CHECK)
     return example_pytester
 
 
