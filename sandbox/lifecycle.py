@@ -161,8 +161,11 @@ def _provision(home: Home, state: State) -> list[str]:
 
 def _ensure_daemon(home: Home, state: State) -> int:
     running = daemon_pid(home)
-    if running is not None:
+    if running is not None and all(system.name in state.app_ports for system in SYSTEMS):
         return running
+    if running is not None:
+        # Started before a system was added to the sandbox: it serves no app for that one.
+        procs.stop(running)
     for system in SYSTEMS:
         state.app_ports[system.name] = _usable_port(state.app_ports.get(system.name, 0))
     state_file.save(home, state)

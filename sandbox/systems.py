@@ -3,7 +3,8 @@ in the core."""
 
 from __future__ import annotations
 
+from sandbox.launchsin import SYSTEM as LAUNCHSIN
 from sandbox.opsmantik import SYSTEM as OPSMANTIK
 from sandbox.system import System
 
-SYSTEMS: tuple[System, ...] = (OPSMANTIK,)
+SYSTEMS: tuple[System, ...] = (OPSMANTIK, LAUNCHSIN)

@@ -1,5 +1,10 @@
 """Every check against the real sandbox: all green when healthy, and each fault turns exactly the
-items it declares, in the states it declares, then heals back to green."""
+items it declares, in the states it declares.
+
+Healing is proven twice over without a run of its own: test_sandbox_cli.py and
+test_sandbox_launchsin.py probe each fault's target before, during and after, and every fault run
+here requires all items but the declared ones to PASS, so the items of the fault healed just
+before it too. The last test runs everything once more after all faults."""
 
 from __future__ import annotations
 
@@ -47,7 +52,7 @@ def test_healthy_sandbox_passes_every_item(sandbox: Sandbox, sandbox_pytester: C
     assert set(run.results["db_now"]) == systems
 
 
-@pytest.mark.parametrize("marker", ["ingest_stalled", "partition_drift"])
+@pytest.mark.parametrize("marker", ["ingest_stalled", "partition_drift", "event_ingest"])
 def test_default_run_of_an_incident_is_green(sandbox_pytester: ChecksPytester, marker: str):
     run = sandbox_pytester.run("-m", marker, "--target", "sandbox")
     assert run.ret == 0, json.dumps(run.messages(), indent=2)
@@ -71,7 +76,8 @@ def test_fault_turns_exactly_its_items(
         assert state in declared[item], f"{item} is {state}: {run.messages()[item]}"
     assert run.ret != 0
 
-    functions = " or ".join(f"test_{item.lower().replace('-', '')}_" for item in declared)
-    healed = sandbox_pytester.run("--allow-side-effects", "-m", scope, "-k", functions)
-    assert not_green(healed) == {}, json.dumps(healed.messages(), indent=2)
-    assert set(healed.states()) == set(declared)
+
+def test_all_green_again_after_every_fault(sandbox_pytester: ChecksPytester):
+    """Runs after the fault matrix (file order): nothing any fault did is left behind."""
+    run = sandbox_pytester.run("--allow-side-effects")
+    assert not_green(run) == {}, json.dumps(run.messages(), indent=2)
