@@ -206,6 +206,16 @@ def _watchtower_secret_accepted(box: Box) -> bool:
     return response.status_code == 200
 
 
+def _diag_answers(box: Box) -> bool:
+    with box.http() as client:
+        return client.get("/api/sync", params={"diag": "1"}).status_code == 200
+
+
+def _worker_refuses_unsigned(box: Box) -> bool:
+    with box.http() as client:
+        return client.post("/api/sync/worker", json={}).status_code == 401
+
+
 # For each fault, a look at the thing it breaks: True when healthy.
 PROBES: dict[str, Callable[[Box], bool]] = {
     "ingest_stalled": lambda box: bool(box.scalar(
@@ -226,6 +236,13 @@ PROBES: dict[str, Callable[[Box], bool]] = {
     "dlq_column_renamed": lambda box: bool(box.scalar(
         "SELECT count(*) = 1 FROM information_schema.columns"
         " WHERE table_name = 'sync_dlq' AND column_name = 'error'")),
+    "diag_disabled": _diag_answers,
+    "worker_signing_off": _worker_refuses_unsigned,
+    "default_partition_leak": lambda box: bool(box.scalar(
+        "SELECT to_regclass('public.sessions_default') IS NULL")),
+    "orphan_events": lambda box: bool(box.scalar(
+        "SELECT count(*) = 1 FROM pg_constraint WHERE conrelid = 'public.events'::regclass"
+        " AND confrelid = 'public.sessions'::regclass AND contype = 'f' AND conparentid = 0")),
     "verify_function_missing": lambda box: bool(box.scalar(
         "SELECT to_regprocedure('public.verify_current_events_partition_exists()') IS NOT NULL")),
 }

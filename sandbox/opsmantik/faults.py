@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from importlib import resources
 
+from psycopg import sql
+
 from sandbox import db
 from sandbox.opsmantik import partitions, seed, visitors
 from sandbox.system import Context, Fault
@@ -25,6 +27,10 @@ NEXT_PARTITION_MISSING = "next_partition_missing"
 MONTH_DRIFT = "month_drift"
 WATCHTOWER_SECRET_ROTATED = "watchtower_secret_rotated"
 DLQ_COLUMN_RENAMED = "dlq_column_renamed"
+DIAG_DISABLED = "diag_disabled"
+WORKER_SIGNING_OFF = "worker_signing_off"
+DEFAULT_PARTITION_LEAK = "default_partition_leak"
+ORPHAN_EVENTS = "orphan_events"
 VERIFY_FUNCTION_MISSING = "verify_function_missing"
 
 # Longer than the checks' 60-minute windows, so none of them sees a session.
@@ -33,6 +39,8 @@ FAILURE_MARKER = WORKER_FAILING
 FAILURE_ERROR = "worker could not write the session (simulated by the sandbox fault worker_failing)"
 MIN_FAILURES = 40
 DRIFT_PAGE = "/sandbox-fault/month-drift"
+LEAK_PAGE = "/sandbox-fault/default-leak"
+ORPHAN_URL = "/sandbox-fault/orphan"
 DRIFTED_SESSIONS = 5
 
 FORGET_LAST_HOUR = (
@@ -178,6 +186,56 @@ def _drop_verify_function(ctx: Context) -> None:
         conn.execute("DROP FUNCTION public.verify_current_events_partition_exists()")
 
 
+def _leak_into_default(ctx: Context) -> None:
+    """A DEFAULT partition, created out of band as in production, and recent sessions whose
+    month has no partition of its own landing in it (a client two months ahead)."""
+    with ctx.superuser() as conn, conn.transaction():
+        month = partitions.add_months(partitions.current_month(conn), 2)
+        conn.execute("CREATE TABLE public.sessions_default PARTITION OF public.sessions DEFAULT")
+        conn.execute("ALTER TABLE public.sessions DISABLE TRIGGER sessions_set_created_month")
+        conn.execute(DRIFTED, {"sites": _site_ids(), "month": month, "page": LEAK_PAGE, "count": 3})
+        conn.execute("ALTER TABLE public.sessions ENABLE TRIGGER sessions_set_created_month")
+
+
+def _close_default(ctx: Context) -> None:
+    with ctx.superuser() as conn, conn.transaction():
+        conn.execute("DELETE FROM public.sessions WHERE entry_page = %s", (LEAK_PAGE,))
+        if conn.execute("SELECT to_regclass('public.sessions_default')").fetchone() != (None,):
+            # Events' foreign key reaches into every partition: detach before dropping.
+            conn.execute("ALTER TABLE public.sessions DETACH PARTITION public.sessions_default")
+            conn.execute("DROP TABLE public.sessions_default")
+
+
+EVENTS_TO_SESSIONS_FK = """
+    SELECT conname FROM pg_constraint
+    WHERE conrelid = 'public.events'::regclass AND confrelid = 'public.sessions'::regclass
+      AND contype = 'f' AND conparentid = 0
+"""
+ORPHANS = """
+    INSERT INTO public.events (session_id, session_month, url, event_action, created_at)
+    SELECT gen_random_uuid(), %(month)s, %(url)s, 'page_view', now() - n * interval '3 minutes'
+    FROM generate_series(1, 3) AS n
+"""
+
+
+def _orphan_events(ctx: Context) -> None:
+    """The events -> sessions foreign key gone (a migration swapping it, as upstream's 190000
+    tried), and events pointing at sessions that do not exist."""
+    with ctx.superuser() as conn, conn.transaction():
+        for (name,) in conn.execute(EVENTS_TO_SESSIONS_FK).fetchall():
+            conn.execute(sql.SQL("ALTER TABLE public.events DROP CONSTRAINT {}").format(
+                sql.Identifier(name)))
+        conn.execute(ORPHANS, {"month": partitions.current_month(conn), "url": ORPHAN_URL})
+
+
+def _adopt_orphans(ctx: Context) -> None:
+    with ctx.superuser() as conn, conn.transaction():
+        conn.execute("DELETE FROM public.events WHERE url = %s", (ORPHAN_URL,))
+        if not conn.execute(EVENTS_TO_SESSIONS_FK).fetchall():
+            conn.execute("""ALTER TABLE public.events ADD FOREIGN KEY (session_id, session_month)
+                            REFERENCES public.sessions (id, created_month) ON DELETE CASCADE""")
+
+
 def _drop_next_month(ctx: Context) -> None:
     with ctx.superuser() as conn:
         partitions.drop(conn, partitions.add_months(partitions.current_month(conn), 1))
@@ -249,6 +307,18 @@ FAULTS: tuple[Fault, ...] = (
     Fault(WATCHTOWER_SECRET_ROTATED, SYSTEM,
           "The app's watchtower secret changes, so the configured one gets 401.",
           {"PD-1": FAIL}, _nothing, _nothing),
+    Fault(DIAG_DISABLED, SYSTEM,
+          "The build refuses /api/sync?diag=1 with 405 'Use POST', as newer builds do in production.",
+          {"IS-5": ("WARN",)}, _nothing, _nothing),
+    Fault(WORKER_SIGNING_OFF, SYSTEM,
+          "The worker lost its QStash signing keys and accepts unsigned deliveries.",
+          {"IS-6": FAIL}, _nothing, _nothing),
+    Fault(DEFAULT_PARTITION_LEAK, SYSTEM,
+          "A DEFAULT partition exists and recent sessions two months ahead land in it.",
+          {"PD-6b": FAIL, "PD-7": FAIL}, _leak_into_default, _close_default),
+    Fault(ORPHAN_EVENTS, SYSTEM,
+          "The events -> sessions foreign key is gone and recent events point at no session.",
+          {"PD-8": FAIL}, _orphan_events, _adopt_orphans),
     Fault(DLQ_COLUMN_RENAMED, SYSTEM,
           "sync_dlq.error was renamed error_message by a hand-run migration.",
           {"IS-0": UNKNOWN, "IS-4": UNKNOWN}, _rename_dlq_error, _restore_dlq_error),
