@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from urllib.parse import quote
 
 import psycopg
@@ -25,3 +26,9 @@ def connect(
         host=LOOPBACK, port=port, user=user, password=password, dbname=dbname,
         autocommit=autocommit, connect_timeout=5, application_name=APPLICATION_NAME,
     )
+
+
+def apply_supabase_auth(conn: Connection) -> None:
+    """The auth schema every system's policies build on (sandbox/supabase_auth.sql)."""
+    script = resources.files("sandbox").joinpath("supabase_auth.sql").read_text()
+    conn.execute(script.encode())

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,18 @@ class Sandbox:
 
     def heal(self, name: str) -> None:
         self.cli("heal", name)
+
+
+def assert_fault_round_trip(box: Any, name: str, probe: Callable[[Any], bool]) -> None:
+    """The fault breaks what its probe looks at, and heal restores it. `box` runs the sandbox
+    CLI with `.ok(*args)`."""
+    assert probe(box), f"{name}: unhealthy before the fault"
+    box.ok("fault", name)
+    try:
+        assert not probe(box), f"{name}: still healthy with the fault applied"
+    finally:
+        box.ok("heal", name)
+    assert probe(box), f"{name}: not healthy again after heal"
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 
 from sandbox.faults import FAULTS
 from sandbox.procs import alive, read_pid
+from tests.conftest import assert_fault_round_trip
 
 pytestmark = pytest.mark.sandbox
 
@@ -255,14 +256,7 @@ def test_every_fault_has_a_probe() -> None:
 
 @pytest.mark.parametrize("name", sorted(PROBES))
 def test_fault_breaks_its_target_and_heal_restores_it(box: Box, name: str) -> None:
-    probe = PROBES[name]
-    assert probe(box), f"{name}: unhealthy before the fault"
-    box.ok("fault", name)
-    try:
-        assert not probe(box), f"{name}: still healthy with the fault applied"
-    finally:
-        box.ok("heal", name)
-    assert probe(box), f"{name}: not healthy again after heal"
+    assert_fault_round_trip(box, name, PROBES[name])
 
 
 def test_a_stall_stops_traffic_until_healed(box: Box) -> None:

@@ -27,6 +27,7 @@ from psycopg import IsolationLevel
 
 from sandbox.faults import FAULTS
 from sandbox.launchsin import incidents, tenants
+from tests.conftest import assert_fault_round_trip
 
 pytestmark = pytest.mark.sandbox
 
@@ -446,14 +447,7 @@ def test_every_launchsin_fault_has_a_probe() -> None:
 
 @pytest.mark.parametrize("name", sorted(PROBES))
 def test_fault_breaks_its_target_and_heal_restores_it(box: Box, name: str) -> None:
-    probe = PROBES[name]
-    assert probe(box), f"{name}: unhealthy before the fault"
-    box.ok("fault", name)
-    try:
-        assert not probe(box), f"{name}: still healthy with the fault applied"
-    finally:
-        box.ok("heal", name)
-    assert probe(box), f"{name}: not healthy again after heal"
+    assert_fault_round_trip(box, name, PROBES[name])
     assert box.scalar(LEFTOVERS) == 0, f"{name}: heal left fault rows or the stash behind"
     with box.superuser() as conn:
         row = conn.execute(FRESHNESS).fetchone()

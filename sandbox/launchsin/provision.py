@@ -97,6 +97,7 @@ def run_script(conn: db.Connection, name: str) -> None:
 def _build(conn: db.Connection, hotmart_key: str) -> int:
     """Schema, tenants and history in one transaction: a failed `up` leaves no half database."""
     with conn.transaction():
+        db.apply_supabase_auth(conn)
         for script in BEFORE_DATA:
             run_script(conn, script)
         seed.ensure_tenants(conn, hotmart_key)

@@ -5,19 +5,7 @@
 -- indexes in indexes.sql (built after the bulk load), policies in policies.sql, privileges in
 -- grants.sql.
 
--- Supabase's auth schema, reduced to what the policies need. auth.uid() reads the subject of the
--- JWT claims PostgREST puts in request.jwt.claims; without claims it is null and matches nothing.
-CREATE SCHEMA auth;
-
-CREATE TABLE auth.users (
-    id         uuid PRIMARY KEY,
-    email      text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE FUNCTION auth.uid() RETURNS uuid
-LANGUAGE sql STABLE
-AS $$ SELECT (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')::uuid $$;
+-- The auth schema (auth.users, auth.uid()) comes from sandbox/supabase_auth.sql.
 
 -- Tenancy ------------------------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ def _ensure_database(ctx: Context) -> bool:
 def _apply_schema(conn: db.Connection) -> None:
     folder = resources.files(__package__)
     with conn.transaction():
+        db.apply_supabase_auth(conn)
         for script in SCRIPTS:
             conn.execute(folder.joinpath(script).read_text().encode())
 

@@ -4,19 +4,7 @@
 -- Monthly partitions are created by the sandbox (partitions.py), the drift-guard triggers by
 -- triggers.sql, and privileges by grants.sql.
 
--- Supabase's auth schema, reduced to what the policies need. auth.uid() reads the JWT subject
--- like Supabase does; nothing sets it here, so it is null and policies match no row.
-CREATE SCHEMA auth;
-
-CREATE TABLE auth.users (
-    id         uuid PRIMARY KEY,
-    email      text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE FUNCTION auth.uid() RETURNS uuid
-LANGUAGE sql STABLE
-AS $$ SELECT nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;
+-- The auth schema (auth.users, auth.uid()) comes from sandbox/supabase_auth.sql.
 
 -- Tenancy ------------------------------------------------------------------------------------
 
