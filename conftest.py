@@ -2,10 +2,10 @@
 
 pytest_plugins = (
     "fixtures.target",
+    "fixtures.redaction",
     "fixtures.outcomes",
     "fixtures.evidence",
     "fixtures.postgres",
     "fixtures.http",
-    "fixtures.checklist",
     "fixtures.report",
 )

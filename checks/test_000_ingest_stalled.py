@@ -14,7 +14,7 @@ from fixtures.contract import assert_contract
 from fixtures.evidence import Evidence
 from fixtures.http import Api
 from fixtures.postgres import Connections, ReadOnlyDB
-from fixtures.settings import TargetSettings
+from fixtures.settings import SystemSettings
 from fixtures.verdicts import Limit, at_least, at_most
 
 pytestmark = [pytest.mark.ingest_stalled, pytest.mark.system("opsmantik")]
@@ -71,10 +71,10 @@ def health_body(api: Api) -> dict[str, object]:
     return exchange.json_object()
 
 
-def cors_problems(api: Api, target_settings: TargetSettings) -> list[str]:
+def cors_problems(api: Api, system_settings: SystemSettings) -> list[str]:
     """Preflight each production origin (must be echoed) and a made-up one (must be refused)."""
     problems = []
-    for origin in target_settings.listed("OPSMANTIK_ALLOWED_ORIGINS"):
+    for origin in system_settings.listed("OPSMANTIK_ALLOWED_ORIGINS"):
         answer = api.options(SYNC, headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
         echoed = answer.headers.get("access-control-allow-origin")
         if answer.status != 200 or echoed != origin:
@@ -109,19 +109,19 @@ def test_is2_sessions_ingested_last_60_minutes(db: ReadOnlyDB, evidence: Evidenc
 
 
 def test_is3_cors_accepts_production_origins(
-    api: Api, target_settings: TargetSettings
+    api: Api, system_settings: SystemSettings
 ) -> None:
     """IS-3: The ingest endpoint's CORS accepts every production origin and rejects unknown ones."""
-    problems = cors_problems(api, target_settings)
+    problems = cors_problems(api, system_settings)
     assert not problems, "; ".join(problems)
 
 
 @pytest.mark.needs("sync_dlq.received_at", "sync_dlq.site_id", "sync_dlq.stage", "sync_dlq.error")
 def test_is4_dead_letter_queue_at_baseline(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """IS-4: The worker's dead-letter queue is at its baseline."""
-    baseline, source = target_settings.number("OPSMANTIK_DLQ_BASELINE_PER_HOUR", 5)
+    baseline, source = system_settings.threshold("OPSMANTIK_DLQ_BASELINE_PER_HOUR")
     dlq = db.one(DLQ_LAST_HOUR)
     if dlq["dlq_rows"]:
         db.rows(DLQ_LAST_HOUR_BY_STAGE)  # the error patterns, as evidence
@@ -168,9 +168,9 @@ def test_is7_drift_guard_triggers_enabled(db: ReadOnlyDB, evidence: Evidence) ->
         + problems)
 
 
-def test_is8_cors_mitigation_holds(api: Api, target_settings: TargetSettings) -> None:
+def test_is8_cors_mitigation_holds(api: Api, system_settings: SystemSettings) -> None:
     """IS-8: The CORS mitigation holds: production origins accepted, unknown ones refused."""
-    problems = cors_problems(api, target_settings)
+    problems = cors_problems(api, system_settings)
     assert not problems, "; ".join(problems)
 
 
@@ -194,10 +194,10 @@ def test_is10_worker_processed_traffic(db: ReadOnlyDB, evidence: Evidence) -> No
 
 @pytest.mark.needs("processed_signals.status", "processed_signals.received_at")
 def test_is11_worker_failure_rate_at_baseline(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """IS-11: The worker's failure rate is at its baseline."""
-    ceiling, source = target_settings.number("OPSMANTIK_FAILED_SIGNAL_RATIO_MAX", 0.01)
+    ceiling, source = system_settings.threshold("OPSMANTIK_FAILED_SIGNAL_RATIO_MAX")
     signals = db.one(SIGNALS_LAST_HOUR)
     if signals["signals"] == 0:
         evidence.warn("no worker deliveries in the last 60 minutes: the failure rate cannot be "
@@ -218,10 +218,10 @@ def test_is12_watchtower_sessions_last_hour_ok(db: ReadOnlyDB, evidence: Evidenc
 
 @pytest.mark.side_effect("the watchtower cron pages Telegram when in alarm")
 def test_is12b_watchtower_cron_reports_ok(
-    api: Api, evidence: Evidence, target_settings: TargetSettings
+    api: Api, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """IS-12b: The watchtower cron answers sessionsLastHour.status = ok."""
-    secret = target_settings.require("OPSMANTIK_CRON_SECRET").value
+    secret = system_settings.require("OPSMANTIK_CRON_SECRET").value
     exchange = api.get(CRON_WATCHTOWER, headers={"Authorization": f"Bearer {secret}"})
     assert exchange.status != 401, "the cron secret OPSMANTIK_CRON_SECRET was rejected (401)"
     exchange.expect_status(200, source="runbook 000 checklist")
@@ -236,10 +236,10 @@ def test_is12b_watchtower_cron_reports_ok(
 
 @pytest.mark.needs("sessions.created_at", "sessions.created_month")
 def test_is13_newest_session_is_recent(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """IS-13: The newest session is younger than the normal dashboard delay."""
-    delay, source = target_settings.number("OPSMANTIK_NEWEST_SESSION_MAX_MINUTES", 15)
+    delay, source = system_settings.threshold("OPSMANTIK_NEWEST_SESSION_MAX_MINUTES")
     newest = db.one(NEWEST_SESSION)
     assert newest["newest"] is not None, "no session at all this month or last month"
     at_most(evidence, round(float(newest["minutes_since_newest"]), 1),

@@ -18,7 +18,7 @@ from fixtures.errors import DatabaseUnavailable
 from fixtures.evidence import Evidence
 from fixtures.http import Api
 from fixtures.postgres import Connections, ReadOnlyDB
-from fixtures.settings import TargetSettings
+from fixtures.settings import SystemSettings
 from fixtures.verdicts import CheckFailed, Limit, at_least, at_most, none_found, something
 
 pytestmark = [pytest.mark.event_ingest, pytest.mark.system("launchsin")]
@@ -150,9 +150,9 @@ group by event_type
 """
 
 
-def exempt(target_settings: TargetSettings) -> set[str]:
+def exempt(system_settings: SystemSettings) -> set[str]:
     """Connections allowed to be quiet (low-volume sources), from LAUNCHSIN_LOW_VOLUME_CONNECTIONS."""
-    setting = target_settings.get("LAUNCHSIN_LOW_VOLUME_CONNECTIONS")
+    setting = system_settings.get("LAUNCHSIN_LOW_VOLUME_CONNECTIONS")
     return {v.strip() for v in setting.value.split(",")} if setting else set()
 
 
@@ -191,24 +191,24 @@ def test_ei1_events_ingested_last_hour(db: ReadOnlyDB, evidence: Evidence) -> No
 
 @pytest.mark.needs("canonical_events.source_connection_id", "source_connections.is_active")
 def test_ei2_every_active_connection_delivered_24h(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-2: Every active connection delivered events in the last 24 hours."""
     rows = something(db.rows(EVENTS_PER_ACTIVE_CONNECTION_24H), "an active source connection")
-    silent = [label(r) for r in rows if r["events"] == 0 and str(r["id"]) not in exempt(target_settings)]
+    silent = [label(r) for r in rows if r["events"] == 0 and str(r["id"]) not in exempt(system_settings)]
     none_found(evidence, silent, f"active connections without events in 24 h: {', '.join(silent)}",
                "runbook 001 (the runbook's inner join would hide them)")
 
 
 @pytest.mark.needs("canonical_events.event_time", "source_connections.is_active")
 def test_ei3_connection_lag_within_thresholds(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-3: No active connection lags more than 10 minutes (warning) or 30 minutes (critical)."""
-    warn, warn_source = target_settings.number("LAUNCHSIN_LAG_WARN_MINUTES", 10)
-    fail, fail_source = target_settings.number("LAUNCHSIN_LAG_CRIT_MINUTES", 30)
+    warn, warn_source = system_settings.threshold("LAUNCHSIN_LAG_WARN_MINUTES")
+    fail, fail_source = system_settings.threshold("LAUNCHSIN_LAG_CRIT_MINUTES")
     rows = something(db.rows(LAG_PER_ACTIVE_CONNECTION), "an active source connection")
-    rows = [r for r in rows if str(r["id"]) not in exempt(target_settings)]
+    rows = [r for r in rows if str(r["id"]) not in exempt(system_settings)]
     lagging = [f"{label(r)}: {_minutes(r['lag_minutes'])}" for r in rows
                if r["lag_minutes"] is None or r["lag_minutes"] > 5]
     evidence.note("connections over 5 min behind (informational): " + ("; ".join(lagging) or "none"))
@@ -224,13 +224,13 @@ def test_ei3_connection_lag_within_thresholds(
 
 @pytest.mark.needs("canonical_events.ingested_at", "source_connections.is_active")
 def test_ei4_no_active_connection_silent(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-4: No active connection has been silent for more than 15 minutes."""
-    limit, source = target_settings.number("LAUNCHSIN_SILENT_MAX_MINUTES", 15)
+    limit, source = system_settings.threshold("LAUNCHSIN_SILENT_MAX_MINUTES")
     rows = something(db.rows(SILENCE_PER_ACTIVE_CONNECTION), "an active source connection")
     silent = [f"{label(r)}: {_minutes(r['silent_minutes'])}" for r in rows
-              if str(r["id"]) not in exempt(target_settings)
+              if str(r["id"]) not in exempt(system_settings)
               and (r["silent_minutes"] is None or r["silent_minutes"] > limit)]
     none_found(evidence, silent, f"active connections silent for more than {limit:g} min: "
                + "; ".join(silent), f"runbook 001 critical alert ({source})")
@@ -256,11 +256,11 @@ def test_ei5_duplicates_impossible(
 
 @pytest.mark.needs("dlq_events.created_at", "canonical_events.ingested_at")
 def test_ei7_dlq_rate_within_thresholds(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-7: The DLQ rate is below 5 % (warning) and 10 % (critical)."""
-    warn, warn_source = target_settings.number("LAUNCHSIN_DLQ_RATE_WARN", 0.05)
-    fail, fail_source = target_settings.number("LAUNCHSIN_DLQ_RATE_CRIT", 0.10)
+    warn, warn_source = system_settings.threshold("LAUNCHSIN_DLQ_RATE_WARN")
+    fail, fail_source = system_settings.threshold("LAUNCHSIN_DLQ_RATE_CRIT")
     counts = db.one(DLQ_RATE_LAST_HOUR)
     deliveries = counts["dlq"] + counts["events"]
     if deliveries == 0:
@@ -286,10 +286,10 @@ def test_ei8_dlq_error_classes_known(db: ReadOnlyDB, evidence: Evidence) -> None
 
 @pytest.mark.needs("source_connections.is_active")
 def test_ei9_expected_connections_active(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-9: The connections expected to be active are active."""
-    expected = target_settings.listed("LAUNCHSIN_EXPECTED_ACTIVE_CONNECTIONS")
+    expected = system_settings.listed("LAUNCHSIN_EXPECTED_ACTIVE_CONNECTIONS")
     rows = {r["id"]: r for r in db.rows(EXPECTED_CONNECTIONS, {"ids": expected})}
     problems = [f"{cid} not found" for cid in expected if cid not in rows]
     problems += [f"{label(r)} is inactive" for r in rows.values() if not r["is_active"]]
@@ -318,11 +318,11 @@ def test_ei11_hotmart_connections_have_hottok(db: ReadOnlyDB, evidence: Evidence
 
 @pytest.mark.needs("org_members.org_id", "org_members.user_id")
 def test_ei12_test_user_is_org_member(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-12: The on-call test user is a member of the project's organisation."""
-    user = target_settings.require("LAUNCHSIN_CHECK_USER_ID").value
-    org = target_settings.require("LAUNCHSIN_CHECK_ORG_ID").value
+    user = system_settings.require("LAUNCHSIN_CHECK_USER_ID").value
+    org = system_settings.require("LAUNCHSIN_CHECK_ORG_ID").value
     rows = db.rows(MEMBERSHIP, {"org": org, "user": user})
     evidence.value("org_members rows for the test user", len(rows), expected="1",
                    source="LAUNCHSIN_CHECK_USER_ID, LAUNCHSIN_CHECK_ORG_ID")
@@ -331,13 +331,13 @@ def test_ei12_test_user_is_org_member(
 
 @pytest.mark.needs("canonical_events.project_id")
 def test_ei13_rls_member_sees_events_nonmember_none(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-13: Row level security lets a member see the project's events and a non-member none."""
-    project = {"project": target_settings.require("LAUNCHSIN_CHECK_PROJECT_ID").value}
-    member = target_settings.require("LAUNCHSIN_CHECK_USER_ID").value
-    outsider = target_settings.require("LAUNCHSIN_NONMEMBER_USER_ID").value
-    role, _ = target_settings.text("LAUNCHSIN_RLS_ROLE", "authenticated")
+    project = {"project": system_settings.require("LAUNCHSIN_CHECK_PROJECT_ID").value}
+    member = system_settings.require("LAUNCHSIN_CHECK_USER_ID").value
+    outsider = system_settings.require("LAUNCHSIN_NONMEMBER_USER_ID").value
+    role, _ = system_settings.text("LAUNCHSIN_RLS_ROLE", "authenticated")
     privileged = db.scalar(PROJECT_EVENTS_24H, project)
     something([privileged] if privileged else [], "events of the check project in the last 24 h")
     seen = {}
@@ -363,10 +363,10 @@ def test_ei14_no_insert_failures_last_hour(db: ReadOnlyDB, evidence: Evidence) -
 
 @pytest.mark.needs("dlq_events.status", "dlq_events.next_retry_at", "dlq_events.error_class")
 def test_ei15_dlq_worker_keeps_up(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-15: The DLQ worker is running: no retry is overdue."""
-    poll, source = target_settings.number("LAUNCHSIN_DLQ_POLL_SECONDS", 60)
+    poll, source = system_settings.threshold("LAUNCHSIN_DLQ_POLL_SECONDS")
     overdue = db.rows(OVERDUE_RETRIES, {"grace": 2 * poll})
     none_found(evidence, overdue, f"pending DLQ retries overdue by more than two poll intervals "
                f"({2 * poll:g} s)", f"the DLQ worker polls every {poll:g} s ({source})")
@@ -374,10 +374,10 @@ def test_ei15_dlq_worker_keeps_up(
 
 @pytest.mark.needs("canonical_events.event_time", "canonical_events.ingested_at")
 def test_ei16_no_events_dated_in_future(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-16: No event is dated more than 5 minutes in the future."""
-    tolerance, source = target_settings.number("LAUNCHSIN_FUTURE_TOLERANCE_MINUTES", 5)
+    tolerance, source = system_settings.threshold("LAUNCHSIN_FUTURE_TOLERANCE_MINUTES")
     future = db.rows(FUTURE_EVENTS, {"tolerance": tolerance})
     none_found(evidence, future, f"events ingested in 24 h dated more than {tolerance:g} min ahead",
                f"runbook 001 checklist ({source})")
@@ -391,11 +391,11 @@ def test_ei17b_unique_key_back_after_reingest(db: ReadOnlyDB, evidence: Evidence
 
 @pytest.mark.needs("canonical_events.project_id", "canonical_events.event_time")
 def test_ei18_project_week_query_uses_index(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """EI-18: The project's 7-day event query uses its index."""
-    index, _ = target_settings.text("LAUNCHSIN_PROJECT_TIME_INDEX", "idx_canonical_events_project_time")
-    project = target_settings.require("LAUNCHSIN_CHECK_PROJECT_ID").value
+    index, _ = system_settings.text("LAUNCHSIN_PROJECT_TIME_INDEX", "idx_canonical_events_project_time")
+    project = system_settings.require("LAUNCHSIN_CHECK_PROJECT_ID").value
     plan = db.scalar(PROJECT_WEEK_PLAN, {"project": project})
     plan = json.loads(plan) if isinstance(plan, str) else plan
     nodes = list(_plan_nodes(plan[0]["Plan"]))

@@ -16,7 +16,7 @@ from fixtures.errors import SchemaMismatch
 from fixtures.evidence import Evidence
 from fixtures.http import Api
 from fixtures.postgres import Connections, ReadOnlyDB
-from fixtures.settings import TargetSettings
+from fixtures.settings import SystemSettings
 from fixtures.verdicts import CheckFailed, none_found, something
 
 pytestmark = [pytest.mark.partition_drift, pytest.mark.system("opsmantik")]
@@ -127,10 +127,10 @@ def assert_trigger_verify_true(db: ReadOnlyDB, evidence: Evidence) -> None:
 
 @pytest.mark.side_effect("the watchtower RPC inserts a watchtower_checks row per call")
 def test_pd1_watchtower_partition_drift_ok(
-    api: Api, evidence: Evidence, target_settings: TargetSettings
+    api: Api, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """PD-1: The watchtower partition-drift endpoint answers ok."""
-    secret = target_settings.require("OPSMANTIK_WATCHTOWER_SECRET").value
+    secret = system_settings.require("OPSMANTIK_WATCHTOWER_SECRET").value
     exchange = api.post(PARTITION_DRIFT, headers={"Authorization": f"Bearer {secret}"})
     assert exchange.status != 401, (
         "auth rejected (401): OPSMANTIK_WATCHTOWER_SECRET is not accepted; a configuration "
@@ -174,10 +174,10 @@ def test_pd4_trigger_verify_true_after_mitigation(db: ReadOnlyDB, evidence: Evid
 
 @pytest.mark.needs("sessions", "events")
 def test_pd6_current_and_next_month_partitions_exist(
-    db: ReadOnlyDB, evidence: Evidence, target_settings: TargetSettings
+    db: ReadOnlyDB, evidence: Evidence, system_settings: SystemSettings
 ) -> None:
     """PD-6: This month's and next month's partitions exist for sessions and events."""
-    lead_days, source = target_settings.number("OPSMANTIK_PARTITION_LEAD_DAYS", 7)
+    lead_days, source = system_settings.threshold("OPSMANTIK_PARTITION_LEAD_DAYS")
     rows = something(db.rows(MONTH_PARTITIONS), "the parents public.sessions and public.events")
     flat = [r["parent"] for r in rows if r["relkind"] != "p"]
     if flat:

@@ -68,7 +68,45 @@ def test_nothing_ran_is_unknown(example: ChecksPytester):
 def test_mistyped_marker_is_a_usage_error(example: ChecksPytester):
     run = example.run("-m", "ingest_stalld")
     assert run.ret == pytest.ExitCode.USAGE_ERROR
-    assert any("ingest_stalld" in line for line in run.errlines)
+    error = next(line for line in run.errlines if "ingest_stalld" in line)
+    known = error.split("Known: ", 1)[1].split(", ")
+    assert known == ["event_ingest", "ingest_stalled", "partition_drift"]  # not needs, system...
+
+
+def test_a_bad_threshold_is_a_usage_error_naming_variable_value_and_source(
+    example: ChecksPytester, monkeypatch
+):
+    monkeypatch.setenv("OPSMANTIK_DLQ_BASELINE_PER_HOUR", "abc")
+    run = example.run("-k", "test_is1")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    named = [line for line in run.errlines if "OPSMANTIK_DLQ_BASELINE_PER_HOUR" in line]
+    assert len(named) == 1
+    assert "'abc' from the environment" in named[0]
+    assert run.results == {}  # nothing ran, nothing written
+
+
+def test_header_says_where_each_setting_comes_from(example: ChecksPytester, monkeypatch):
+    example.env_file("sandbox", EXAMPLE_ENV + "OPSMANTIK_PARTITION_LEAD_DAYS=9\n"
+                     "OPSMANTIK_DLQ_BASELINE_PER_HOR=3\n")
+    monkeypatch.setenv("OPSMANTIK_PARTITION_LEAD_DAYS", "3")
+    run = example.run("-k", "test_is1", "--checks-connect-timeout", "1")
+    out = "\n".join(run.outlines)
+    assert run.ret == 0
+    assert re.search(r"system opsmantik: db no database configured, http http://127.0.0.1:1 "
+                     r"\(from .*envs/sandbox.env\)", out)
+    assert re.search(r"thresholds: OPSMANTIK_PARTITION_LEAD_DAYS 3 \(from the environment, "
+                     r"overriding .*envs/sandbox.env\)", out)
+    assert ("warning: OPSMANTIK_DLQ_BASELINE_PER_HOR is not a setting of the suite; did you mean "
+            "OPSMANTIK_DLQ_BASELINE_PER_HOUR?") in out
+    assert "connect_timeout 2s (--checks-connect-timeout, 1s asked" in out
+
+
+def test_results_json_takes_a_path_after_a_space_even_when_it_exists(example: ChecksPytester):
+    existing = example.path / "r.json"
+    existing.write_text("{}")
+    outcome = example.pytester.runpytest_subprocess("-k", "test_is1", "--results-json", "r.json")
+    assert outcome.ret == 0
+    assert json.loads(existing.read_text())["summary"]["PASS"] == 1
 
 
 def test_collection_error_is_unknown(example: ChecksPytester):
@@ -152,9 +190,9 @@ def test_secrets_never_reach_outputs(example: ChecksPytester):
     example.only_check("test_000_leak.py", 
         'import logging, pytest\n'
         'pytestmark = [pytest.mark.ingest_stalled, pytest.mark.system("opsmantik")]\n'
-        'def test_is1_leaks(target_settings, evidence):\n'
+        'def test_is1_leaks(system_settings, evidence):\n'
         '    """IS-1: The example passes."""\n'
-        '    secret = target_settings.require("OPSMANTIK_WATCHTOWER_SECRET").value\n'
+        '    secret = system_settings.require("OPSMANTIK_WATCHTOWER_SECRET").value\n'
         '    print("stdout", secret)\n'
         '    logging.getLogger("checks.x").warning("log %s", secret)\n'
         '    evidence.note(f"note {secret}")\n'

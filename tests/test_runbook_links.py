@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.checklist import DOC_ID, load_runbooks
+from fixtures.checklist import load_runbooks
+from fixtures.run import DOC_ID
 
 REPO = Path(__file__).resolve().parent.parent
 RUNBOOKS = load_runbooks(REPO / "runbooks")

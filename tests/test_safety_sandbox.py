@@ -162,15 +162,15 @@ def test_the_tripwire_catches_a_leak_the_scrubber_missed(sandbox: Sandbox, sandb
     """Negative control: with report scrubbing switched off, the run must not end green."""
     conftest = sandbox_pytester.path / "conftest.py"
     conftest.write_text(conftest.read_text() + (
-        "\nimport fixtures.outcomes\n"
-        "fixtures.outcomes.scrub_report = lambda report, redactor: None\n"
+        "\nimport fixtures.redaction\n"
+        "fixtures.redaction.scrub_report = lambda report, redactor: None\n"
     ))
     sandbox_pytester.only_check("test_002_leak.py", 
         "import pytest\n"
         "pytestmark = [pytest.mark.partition_drift, pytest.mark.system('opsmantik')]\n"
-        "def test_pd2_leaks(target_settings):\n"
+        "def test_pd2_leaks(system_settings):\n"
         "    '''PD-2: The trigger verify function returns true, as the verify script requires.'''\n"
-        "    secret = target_settings.require('OPSMANTIK_WATCHTOWER_SECRET').value\n"
+        "    secret = system_settings.require('OPSMANTIK_WATCHTOWER_SECRET').value\n"
         "    assert secret == 'x', 'leaked ' + secret\n"
     )
     html = sandbox_pytester.path / "r.html"

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import pytest
 
 from fixtures.errors import ConfigError, MissingSetting
-from fixtures.settings import load_budget, load_target, redact_url, resolve_target_name
+from fixtures.settings import (
+    Budget,
+    load_budget,
+    load_target,
+    redact_url,
+    resolve,
+    resolve_target_name,
+)
+from fixtures.systems import SPECS
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -22,8 +33,20 @@ def envs(tmp_path: Path) -> Path:
     return tmp_path / "envs"
 
 
+def test_one_precedence_rule_names_what_it_overrides():
+    layers = [("--x", {"A": None}), ("the environment", {"A": "1"}), ("envs/prod.env", {"A": "2"})]
+    chosen = resolve("A", layers)
+    assert chosen is not None and chosen.value == "1"
+    assert chosen.source == "the environment, overriding envs/prod.env"
+    same = resolve("A", [("the environment", {"A": "2"}), ("envs/prod.env", {"A": "2"})])
+    assert same is not None and same.source == "the environment"
+    assert resolve("A", [("the environment", {"A": ""})]) is None  # empty is unset
+
+
 def test_target_precedence_and_source():
-    assert resolve_target_name("prod", {"CHECKS_TARGET": "staging"}) == ("prod", "--target")
+    assert resolve_target_name("prod", {"CHECKS_TARGET": "staging"}) == (
+        "prod", "--target, overriding CHECKS_TARGET")
+    assert resolve_target_name("prod", {}) == ("prod", "--target")
     assert resolve_target_name(None, {"CHECKS_TARGET": "staging"}) == ("staging", "CHECKS_TARGET")
     assert resolve_target_name(None, {}) == ("sandbox", "default")
 
@@ -35,7 +58,8 @@ def test_bad_target_name_is_rejected():
 
 def test_values_keep_their_source(envs: Path):
     target = load_target(envs, "prod", {"OPSMANTIK_BASE_URL": "https://override.example"})
-    assert target.require("OPSMANTIK_BASE_URL").source == "process environment"
+    assert target.require("OPSMANTIK_BASE_URL").source == \
+        f"the environment, overriding {envs / 'prod.env'}"
     assert target.require("OPSMANTIK_DATABASE_URL").source == str(envs / "prod.env")
     assert target.configured_systems == ("opsmantik",)
     assert target.get("UNRELATED") is None
@@ -82,23 +106,89 @@ def test_secret_in_url_query_is_refused(envs: Path):
         load_target(envs, "leaky", {})
 
 
-def test_threshold_from_target_or_default(envs: Path):
-    target = load_target(envs, "prod", {"OPSMANTIK_DLQ_BASELINE_PER_HOUR": "12"})
-    assert target.number("OPSMANTIK_DLQ_BASELINE_PER_HOUR", 5) == (
-        12.0, "OPSMANTIK_DLQ_BASELINE_PER_HOUR from process environment")
-    assert target.number("OPSMANTIK_NEWEST_SESSION_MAX_MINUTES", 15)[0] == 15
+def test_system_view_gives_endpoints_and_thresholds(envs: Path):
+    opsmantik = load_target(envs, "prod", {"OPSMANTIK_DLQ_BASELINE_PER_HOUR": "12"}).system("opsmantik")
+    assert opsmantik.base_url.value == "https://app.example"
+    assert opsmantik.database_url.source == str(envs / "prod.env")
+    assert opsmantik.threshold("OPSMANTIK_DLQ_BASELINE_PER_HOUR") == (
+        12.0, "OPSMANTIK_DLQ_BASELINE_PER_HOUR from the environment")
+    assert opsmantik.threshold("OPSMANTIK_NEWEST_SESSION_MAX_MINUTES") == (
+        15, "default of OPSMANTIK_NEWEST_SESSION_MAX_MINUTES")
+    with pytest.raises(KeyError, match="not a declared threshold"):
+        opsmantik.threshold("LAUNCHSIN_LAG_WARN_MINUTES")
+    with pytest.raises(MissingSetting, match="LAUNCHSIN_BASE_URL"):
+        _ = load_target(envs, "prod", {}).system("launchsin").base_url
 
 
-def test_bad_threshold_names_its_source(envs: Path):
-    target = load_target(envs, "prod", {"OPSMANTIK_DLQ_BASELINE_PER_HOUR": "many"})
-    with pytest.raises(ConfigError, match="'many' from process environment"):
-        target.number("OPSMANTIK_DLQ_BASELINE_PER_HOUR", 5)
+@pytest.mark.parametrize(("value", "problem"), [
+    ("many", "'many' from the environment: expected a number (runbook default 5)"),
+    ("-1", "'-1' from the environment: must be >= 0"),
+    ("nan", "'nan' from the environment: must be a finite number"),
+])
+def test_bad_threshold_is_refused_at_load_naming_its_source(envs: Path, value: str, problem: str):
+    with pytest.raises(ConfigError, match=re.escape(f"Invalid OPSMANTIK_DLQ_BASELINE_PER_HOUR {problem}")):
+        load_target(envs, "prod", {"OPSMANTIK_DLQ_BASELINE_PER_HOUR": value})
+
+
+def test_a_share_above_one_is_refused(envs: Path):
+    (envs / "prod.env").write_text("LAUNCHSIN_DLQ_RATE_WARN=5\n")
+    with pytest.raises(ConfigError, match="LAUNCHSIN_DLQ_RATE_WARN '5' from .*prod.env: is a share"):
+        load_target(envs, "prod", {})
+
+
+def test_unknown_system_keys_name_the_nearest_known_one(envs: Path):
+    target = load_target(envs, "prod", {"OPSMANTIK_DLQ_BASELINE_PER_HOR": "3", "OPSMANTIK_ZZZ": "1"})
+    assert target.unknown == (("OPSMANTIK_DLQ_BASELINE_PER_HOR", "OPSMANTIK_DLQ_BASELINE_PER_HOUR"),
+                              ("OPSMANTIK_ZZZ", None))
 
 
 def test_budget_precedence_and_validation():
     budget = load_budget({"statement_timeout": "3"}, {"statement_timeout": "9", "lock_timeout": "1"},
                          {"CHECKS_LOCK_TIMEOUT": "4"})
     assert (budget.statement_timeout, budget.lock_timeout, budget.http_timeout) == (3, 4, 5)
-    assert budget.sources["statement_timeout"] == "--checks-statement-timeout"
+    assert budget.sources["statement_timeout"] == \
+        "--checks-statement-timeout, overriding ini checks_statement_timeout"
     with pytest.raises(ConfigError, match="Invalid statement_timeout 'abc' from CHECKS_STATEMENT"):
         load_budget({}, {}, {"CHECKS_STATEMENT_TIMEOUT": "abc"})
+
+
+def test_the_header_gives_the_connect_timeout_in_force():
+    assert Budget(connect_timeout=1).connect_timeout_in_force == 2
+    assert Budget(connect_timeout=3.7).connect_timeout_in_force == 3
+    assert Budget(connect_timeout=1).describe().startswith(
+        "connect_timeout 2s (default, 1s asked; psycopg's floor")
+
+
+# The declarations are the one place thresholds live: example.env and the checks follow them.
+
+EXAMPLE_ENV = (REPO / "envs" / "example.env").read_text()
+THRESHOLDS = [t for spec in SPECS.values() for t in spec.thresholds]
+
+
+@pytest.mark.parametrize("threshold", THRESHOLDS, ids=lambda t: t.name)
+def test_example_env_gives_each_threshold_its_declared_default(threshold):
+    match = re.search(rf"\b{threshold.name}=(\S+)", EXAMPLE_ENV)
+    assert match, f"envs/example.env does not list {threshold.name}"
+    assert float(match.group(1)) == threshold.default
+
+
+def test_example_env_lists_exactly_the_declared_variables():
+    listed = set(re.findall(r"\b((?:OPSMANTIK|LAUNCHSIN|REVENUEOS|TRENDSPARK)_[A-Z_]+)=", EXAMPLE_ENV))
+    assert listed == {name for spec in SPECS.values() for name in spec.known()}
+
+
+def _docstrings() -> dict[str, str]:
+    """Item ID -> the docstring of its check, for every check module."""
+    found = {}
+    for path in (REPO / "checks").glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and (doc := ast.get_docstring(node)):
+                found[doc.split(":", 1)[0]] = doc
+    return found
+
+
+@pytest.mark.parametrize("threshold", [t for t in THRESHOLDS if t.stated], ids=lambda t: t.name)
+def test_check_docstrings_state_the_declared_default(threshold):
+    docstrings = _docstrings()
+    for item in threshold.items:
+        assert threshold.stated in docstrings[item], f"{item} does not say {threshold.stated!r}"

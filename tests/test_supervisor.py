@@ -67,6 +67,16 @@ def test_a_dead_run_is_reported_unknown(project: ChecksPytester, misbehave, why)
     assert (project.path / "out.html").exists()
 
 
+def test_an_aborted_run_writes_the_document_a_finished_one_does(project: ChecksPytester):
+    _, finished, _ = supervise(project, "")
+    _, aborted, _ = supervise(project, "exit")
+    assert set(aborted) == set(finished) | {"aborted"}
+    assert set(aborted["checks"][0]) == set(finished["checks"][0])
+    assert (aborted["target"], aborted["exit_code"], aborted["summary"]["UNKNOWN"]) == ("sandbox", 3, 1)
+    assert (aborted["suite_version"], aborted["env_file"]) == (finished["suite_version"],
+                                                               finished["env_file"])
+
+
 def test_a_run_past_its_deadline_is_cut_and_reported(project: ChecksPytester):
     done, results, elapsed = supervise(project, "hang", "--run-deadline", "3")
     assert done.returncode == 3

@@ -29,9 +29,9 @@ def test_is4_breaks(evidence):
     raise ValueError("harness broke")
 
 
-def test_is5_needs_setting(target_settings, evidence):
+def test_is5_needs_setting(system_settings, evidence):
     """IS-5: The example needs a setting."""
-    secret = target_settings.require("OPSMANTIK_CRON_SECRET").value
+    secret = system_settings.require("OPSMANTIK_CRON_SECRET").value
     evidence.note(f"would send Bearer {secret}")
 
 
