@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TARGET ?= sandbox
 INCIDENT ?= ingest_stalled
 
-.PHONY: demo test lint check sandbox sandbox-down bench clean
+.PHONY: demo test lint check sandbox sandbox-down bench clean system-packages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +14,15 @@ $(VENV)/.installed: pyproject.toml
 
 # The sandbox is ours to write to, so the demo also runs the side-effecting checks. It ends by
 # printing the report paths whatever the verdicts.
-demo: $(VENV)/.installed  ## start the sandbox, run every check against it, print the report paths
+# Distribution packages (Chromium): installed when missing and run as root, else the command is printed.
+system-packages:
+	@bash .ci/system-packages
+
+demo: $(VENV)/.installed system-packages  ## start the sandbox, run every check against it, print the report paths
 	$(PY) -m sandbox up
 	$(PY) -m pytest --target sandbox --allow-side-effects || true
 
-test: $(VENV)/.installed lint  ## the suite's own tests (what CI runs)
+test: $(VENV)/.installed system-packages lint  ## the suite's own tests (what CI runs)
 	$(PY) -m pytest tests
 
 lint: $(VENV)/.installed

@@ -7,5 +7,6 @@ pytest_plugins = (
     "fixtures.evidence",
     "fixtures.postgres",
     "fixtures.http",
+    "fixtures.attestation",
     "fixtures.report",
 )

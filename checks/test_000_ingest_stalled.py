@@ -96,6 +96,8 @@ def test_is1_health_reports_ok_and_db_ok(api: Api, evidence: Evidence) -> None:
     assert "x-request-id" in exchange.headers, "no x-request-id header (the smoke script expects one)"
     if body.get("db_ok") is not True:
         # The runbook asks for ok and only "ideally" db_ok; IS-9 is where db_ok fails the check.
+        evidence.correction(says="/api/health with ok: true is healthy; db_ok only ideally true",
+                            does="ok is hard-coded true; db_ok is the only signal of the database")
         evidence.warn(f"db_ok is {body.get('db_ok')!r}: the app cannot reach its database "
                       "(ok is hard-coded true upstream, db_ok is the real signal)")
 
@@ -132,6 +134,8 @@ def test_is5_sync_diagnostics_report_header_flags(api: Api, evidence: Evidence) 
     """IS-5: The ingest diagnostics answer ok with the five geo-header flags."""
     exchange = api.get(SYNC, params={"diag": "1"})
     if exchange.status == 405 and "Use POST" in exchange.text():
+        evidence.correction(says="command A: GET /api/sync?diag=1 shows the geo-header flags",
+                            does="this build answers 405 'Use POST': diag mode is off in production")
         evidence.warn("diag mode answers 405 'Use POST': newer builds disable it in production, "
                       "so runbook 000 step A is out of date for this build")
         return

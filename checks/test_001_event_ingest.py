@@ -196,6 +196,10 @@ def test_ei2_every_active_connection_delivered_24h(
     """EI-2: Every active connection delivered events in the last 24 hours."""
     rows = something(db.rows(EVENTS_PER_ACTIVE_CONNECTION_24H), "an active source connection")
     silent = [label(r) for r in rows if r["events"] == 0 and str(r["id"]) not in exempt(system_settings)]
+    if silent:
+        evidence.correction(says="'Events by source (last 24h)' joins canonical_events to the connections",
+                            does="a connection without events has no row in that join: the runbook's "
+                                 f"query hides {', '.join(silent)}; join from source_connections")
     none_found(evidence, silent, f"active connections without events in 24 h: {', '.join(silent)}",
                "runbook 001 (the runbook's inner join would hide them)")
 
@@ -247,6 +251,9 @@ def test_ei5_duplicates_impossible(
         runbook_form = db.scalar(RUNBOOK_DUPLICATE_CLASS_LAST_HOUR)
         evidence.value("DLQ rows of class DUPLICATE_EVENT in the last hour", runbook_form,
                        expected="0", source="the runbook's query (the code never writes this class)")
+        evidence.correction(says="duplicates show as DLQ rows of class DUPLICATE_EVENT (should be 0)",
+                            does="the code never writes that class: duplicates are dropped on "
+                                 "unique_event_per_source and only logged, so the query is always 0")
     else:
         evidence.note("the runbook's DUPLICATE_EVENT query was not run: dlq_events has no error_class")
     assert problem is None, problem

@@ -21,6 +21,8 @@ def test_is2_warns(evidence):
 def test_is3_fails(evidence):
     """IS-3: The example fails."""
     observed = 0
+    evidence.value("sessions in the last hour", observed, expected="at least 1", source="example")
+    evidence.correction(says="the example passes", does="the example fails")
     assert observed > 0, f"{observed} sessions in the last hour, expected at least 1 (example)"
 
 
