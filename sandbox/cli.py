@@ -1,4 +1,4 @@
-"""Command line: `python -m sandbox up|down|status|faults|fault NAME|heal NAME|heal --all`."""
+"""Command line: `python -m sandbox up|down|status|faults|fault NAME|probe NAME|heal NAME|--all`."""
 
 from __future__ import annotations
 
@@ -7,27 +7,35 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
+import psycopg
+
 from sandbox import injector, lifecycle
-from sandbox.faults import FAULTS, unknown_fault_message
+from sandbox.errors import SandboxError
+from sandbox.faults import selected_faults, unknown_fault_message
 from sandbox.paths import HOME_VARIABLE, Home, default_env_file, default_home
 from sandbox.postgres import PostgresError
 from sandbox.state import StateError
+from sandbox.systems import SYSTEMS_VARIABLE
 
 USAGE_ERROR = 2
+EPILOG = (f"{SYSTEMS_VARIABLE}: the systems to run, comma-separated (registry names or "
+          "package.module:ATTR); default: every registered system. Set it alike for every "
+          "command on one home.")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__, epilog=EPILOG)
     # `serve` is left out of the listing: it is the daemon `up` starts, not for people.
     commands = parser.add_subparsers(dest="command", required=True,
-                                     metavar="{up,down,status,faults,fault,heal}")
+                                     metavar="{up,down,status,faults,fault,heal,probe}")
     home = argparse.ArgumentParser(add_help=False)
     home.add_argument("--home", type=Path, default=None,
                       help=f"sandbox directory (default: ${HOME_VARIABLE} or <repo>/.sandbox)")
     up = commands.add_parser("up", parents=[home], help="start (or keep) the sandbox running")
     up.add_argument("--env-file", type=Path, default=None,
                     help="where to write the target's env file (default: <repo>/envs/sandbox.env)")
-    commands.add_parser("down", parents=[home], help="stop the daemon and PostgreSQL")
+    commands.add_parser("down", parents=[home], help="stop the daemon, processes and PostgreSQL")
     commands.add_parser("status", parents=[home], help="what runs; exit 0 if up, 1 if not")
     commands.add_parser("faults", parents=[home], help="list the faults and the items each turns red")
     fault = commands.add_parser("fault", parents=[home], help="apply a named fault")
@@ -35,13 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     heal = commands.add_parser("heal", parents=[home], help="revert a fault (or --all)")
     heal.add_argument("name", nargs="?")
     heal.add_argument("--all", action="store_true", help="heal every active fault")
+    probe = commands.add_parser(
+        "probe", parents=[home], help="look at what a fault breaks; exit 0 if healthy, 1 if not")
+    probe.add_argument("name")
     commands.add_parser("serve", parents=[home])
     return parser
 
 
 def _list_faults() -> list[str]:
     lines = []
-    for fault in FAULTS.values():
+    for fault in selected_faults().values():
         turns = ", ".join(f"{item} {'/'.join(states)}" for item, states in fault.turns.items())
         lines += [f"{fault.name} ({fault.system}): {fault.description}", f"    turns: {turns}"]
     return lines
@@ -57,6 +68,10 @@ def _run(args: argparse.Namespace) -> int:
         report = lifecycle.status(home)
         print("\n".join(report.lines))
         return 0 if report.running else 1
+    elif args.command == "probe":
+        healthy = _probe(home, args.name)
+        print(f"{args.name}: {'healthy' if healthy else 'broken'}")
+        return 0 if healthy else 1
     elif args.command == "faults":
         report = lifecycle.Report(_list_faults())
     elif args.command == "fault":
@@ -73,24 +88,33 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probe(home: Home, name: str) -> bool:
+    try:
+        return injector.probe(home, name)
+    except (psycopg.Error, httpx.HTTPError) as exc:
+        raise SandboxError(f"the probe of {name} could not look: {exc}") from exc
+
+
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.command == "heal" and bool(args.all) == bool(args.name):
         return "heal needs either a fault name or --all"
     name = getattr(args, "name", None)
-    if args.command in ("fault", "heal") and name and name not in FAULTS:
-        return unknown_fault_message(name)
+    if args.command in ("fault", "heal", "probe") and name:
+        known = selected_faults()
+        if name not in known:
+            return unknown_fault_message(name, known)
     return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    problem = _usage_problem(args)
-    if problem:
-        print(f"sandbox: error: {problem}", file=sys.stderr)
-        return USAGE_ERROR
     try:
+        problem = _usage_problem(args)
+        if problem:
+            print(f"sandbox: error: {problem}", file=sys.stderr)
+            return USAGE_ERROR
         return _run(args)
-    except (lifecycle.SandboxError, PostgresError, StateError) as exc:
+    except (SandboxError, PostgresError, StateError) as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,8 +1,9 @@
 """`python -m sandbox serve`: the detached process behind `up` (apps, traffic, fault watching).
 
-One asyncio loop serves every system's app with uvicorn; one thread per system runs its worker;
-one thread re-reads DIR/faults.json four times a second. The daemon acknowledges a fault change
-only once every worker has acted on it (see faultstore.py).
+One asyncio loop serves every app of every system with uvicorn, each on its own port; one thread
+per system with a worker runs it; one thread re-reads DIR/faults.json four times a second. The
+daemon acknowledges a fault change only once the apps answer by it (the watcher has read it)
+and every worker has acted on it (see faultstore.py).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import uvicorn
 
 from sandbox import state as state_file
 from sandbox.asgi import RequestLog
+from sandbox.errors import SandboxError
 from sandbox.faultstore import FaultSet, FaultStore
-from sandbox.lifecycle import SandboxError
 from sandbox.paths import Home
 from sandbox.procs import LOOPBACK
-from sandbox.system import Context, Worker
-from sandbox.systems import SYSTEMS
+from sandbox.system import App, Context, Worker
+from sandbox.systems import selected
 
 log = logging.getLogger("sandbox.daemon")
 
@@ -34,17 +35,38 @@ WATCH_EVERY = 0.25  # seconds between reads of faults.json
 WORKER_POLL = 0.2  # seconds between a worker's looks at the fault set
 RETRY_AFTER_ERROR = 1.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+WATCHER = "faults"  # the apps' participant on the AckBoard: they read the watcher's view
 
 
 class DaemonError(SandboxError):
     """The daemon cannot start."""
 
 
+class AckBoard:
+    """Acknowledges a fault-set version once every participant (the watcher, for the apps, and
+    each system's worker) has seen it."""
+
+    def __init__(self, store: FaultStore, participants: list[str]) -> None:
+        self.store = store
+        self._seen = dict.fromkeys(participants, -1)
+        self._written = -1
+        self._lock = threading.Lock()
+
+    def seen(self, participant: str, version: int) -> None:
+        with self._lock:
+            self._seen[participant] = version
+            lowest = min(self._seen.values())
+            if lowest > self._written:
+                self.store.acknowledge(lowest)
+                self._written = lowest
+
+
 class FaultWatcher:
     """The daemon's current view of the active faults, refreshed from disk."""
 
-    def __init__(self, store: FaultStore) -> None:
+    def __init__(self, store: FaultStore, board: AckBoard) -> None:
         self.store = store
+        self.board = board
         self._current = store.read()
 
     def current(self) -> FaultSet:
@@ -54,6 +76,7 @@ class FaultWatcher:
         return self._current.active
 
     def run(self, stop: threading.Event) -> None:
+        self.board.seen(WATCHER, self._current.version)
         while not stop.wait(WATCH_EVERY):
             try:
                 latest = self.store.read()
@@ -64,30 +87,12 @@ class FaultWatcher:
                 log.info("faults now: %s (version %d)", sorted(latest.active) or "none",
                          latest.version)
                 self._current = latest
-
-
-class AckBoard:
-    """Acknowledges a fault-set version once every system's worker has seen it."""
-
-    def __init__(self, store: FaultStore, systems: list[str]) -> None:
-        self.store = store
-        self._seen = dict.fromkeys(systems, -1)
-        self._written = -1
-        self._lock = threading.Lock()
-
-    def seen(self, system: str, version: int) -> None:
-        with self._lock:
-            self._seen[system] = version
-            lowest = min(self._seen.values())
-            if lowest > self._written:
-                self.store.acknowledge(lowest)
-                self._written = lowest
+                self.board.seen(WATCHER, latest.version)
 
 
 def _run_worker(
-    ctx: Context, watcher: FaultWatcher, board: AckBoard, stop: threading.Event
+    ctx: Context, worker: Worker, watcher: FaultWatcher, board: AckBoard, stop: threading.Event
 ) -> None:
-    worker: Worker = ctx.system.worker(ctx)
     due = 0.0
     while not stop.is_set():
         faults = watcher.current()
@@ -114,9 +119,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _server(ctx: Context) -> _Server:
-    app = RequestLog(ctx.system.app(ctx), ctx.system.name, ctx.home.requests_log)
-    config = uvicorn.Config(app, host=LOOPBACK, port=ctx.app_port, lifespan="off",
+def _server(ctx: Context, name: str, app: App) -> _Server:
+    logged = RequestLog(app.create(ctx), ctx.system.name, ctx.home.requests_log)
+    config = uvicorn.Config(logged, host=LOOPBACK, port=ctx.port(name), lifespan="off",
                             access_log=False, log_level="warning", server_header=False)
     return _Server(config)
 
@@ -154,20 +159,23 @@ def serve(home: Home) -> None:
     with _only_daemon(home):
         state = state_file.load(home)
         store = FaultStore(home)
-        watcher = FaultWatcher(store)
-        board = AckBoard(store, [system.name for system in SYSTEMS])
-        contexts = [Context(home, state, system, watcher.active) for system in SYSTEMS]
+        systems = selected()
+        board = AckBoard(store, [WATCHER, *(s.name for s in systems if s.worker is not None)])
+        watcher = FaultWatcher(store, board)
+        contexts = [Context(home, state, system, watcher.active) for system in systems]
         stop = threading.Event()
         threads = [threading.Thread(target=watcher.run, args=(stop,), name="faults", daemon=True)]
-        threads += [threading.Thread(target=_run_worker, args=(ctx, watcher, board, stop),
+        threads += [threading.Thread(target=_run_worker,
+                                     args=(ctx, ctx.system.worker(ctx), watcher, board, stop),
                                      name=f"{ctx.system.name}-worker", daemon=True)
-                    for ctx in contexts]
+                    for ctx in contexts if ctx.system.worker is not None]
         for thread in threads:
             thread.start()
-        log.info("serving %s (pid %d)", ", ".join(f"{c.system.name} on :{c.app_port}"
-                                                  for c in contexts), os.getpid())
+        servers = [(ctx, name, app) for ctx in contexts for name, app in ctx.system.apps.items()]
+        log.info("serving %s (pid %d)", ", ".join(f"{ctx.system.name} {name} on :{ctx.port(name)}"
+                                                  for ctx, name, _ in servers), os.getpid())
         try:
-            asyncio.run(_serve_all([_server(ctx) for ctx in contexts]))
+            asyncio.run(_serve_all([_server(*server) for server in servers]))
         finally:
             stop.set()
             for thread in threads:

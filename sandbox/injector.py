@@ -8,18 +8,20 @@ goes, the daemon acknowledges, then the database part is undone.
 from __future__ import annotations
 
 from sandbox import state as state_file
-from sandbox.faults import FAULTS
+from sandbox.errors import SandboxError
+from sandbox.faults import selected_faults
 from sandbox.faultstore import FaultStore
 from sandbox.files import locked
-from sandbox.lifecycle import SandboxError, contexts, is_running
+from sandbox.lifecycle import contexts, is_running
 from sandbox.paths import Home
 from sandbox.system import Context, Fault
+from sandbox.systems import SYSTEMS_VARIABLE
 
 DAEMON_ACK_TIMEOUT = 10.0
 
 
 def apply(home: Home, name: str) -> str:
-    fault = FAULTS[name]
+    fault = selected_faults()[name]
     with locked(home.lock):
         ctx = _context(home, fault)
         store = FaultStore(home)
@@ -36,7 +38,7 @@ def apply(home: Home, name: str) -> str:
 
 
 def heal(home: Home, name: str) -> str:
-    fault = FAULTS[name]
+    fault = selected_faults()[name]
     with locked(home.lock):
         ctx = _context(home, fault)
         store = FaultStore(home)
@@ -52,8 +54,14 @@ def heal(home: Home, name: str) -> str:
 
 
 def heal_all(home: Home) -> list[str]:
-    active = sorted(FaultStore(home).read().active & FAULTS.keys())
+    active = sorted(FaultStore(home).read().active & selected_faults().keys())
     return [heal(home, name) for name in active] or ["no fault is active"]
+
+
+def probe(home: Home, name: str) -> bool:
+    """The fault's own look at what it breaks: True when healthy."""
+    fault = selected_faults()[name]
+    return fault.probe(_context(home, fault))
 
 
 def _turns(fault: Fault) -> str:
@@ -65,6 +73,10 @@ def _context(home: Home, fault: Fault) -> Context:
         raise SandboxError(f"the sandbox at {home.root} is not running; start it with "
                            "`python -m sandbox up`")
     state = state_file.load(home)
+    if fault.system not in state.ports:
+        raise SandboxError(f"the sandbox at {home.root} does not run {fault.system} (it runs "
+                           f"{', '.join(state.ports)}); start it with {fault.system} in "
+                           f"{SYSTEMS_VARIABLE}, or unset that variable")
     return next(ctx for ctx in contexts(home, state) if ctx.system.name == fault.system)
 
 

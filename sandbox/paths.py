@@ -62,6 +62,17 @@ class Home:
         return self.root / "serve.pid"
 
     @property
+    def processes(self) -> Path:
+        """The pid files of the systems' external processes, one per process."""
+        return self.root / "processes"
+
+    def process_pid(self, system: str, listener: str) -> Path:
+        return self.processes / f"{system}-{listener}.pid"
+
+    def process_log(self, system: str, listener: str) -> Path:
+        return self.root / f"{system}-{listener}.log"
+
+    @property
     def requests_log(self) -> Path:
         return self.root / "requests.jsonl"
 

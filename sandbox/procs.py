@@ -1,12 +1,14 @@
-"""Process and port helpers shared by PostgreSQL and the daemon."""
+"""Process and port helpers shared by PostgreSQL, the daemon and the systems' processes."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import subprocess
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
@@ -39,6 +41,27 @@ def cmdline(pid: int) -> str:
         return " ".join(psutil.Process(pid).cmdline())
     except psutil.Error:
         return ""
+
+
+def spawn_detached(command: Sequence[str], log: Path, cwd: Path, env: Mapping[str, str]) -> int:
+    """Start `command` in its own session, output appended to `log`; return its pid.
+
+    Meant to outlive the caller (`up` exits, the daemon and processes stay): its own session
+    spares it a Ctrl-C in the caller's terminal, and nothing waits for it here."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # Silence Popen's "still running" warning: outliving us is the point.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            process = subprocess.Popen(
+                list(command), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=fd,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        finally:
+            os.close(fd)
+        pid = process.pid
+        del process
+    return pid
 
 
 def stop(pid: int, timeout: float = 5.0) -> None:
@@ -80,6 +103,11 @@ def free_port() -> int:
         sock.bind((LOOPBACK, 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def usable_port(previous: int) -> int:
+    """Keep the port of the last run when it is free, so env files stay valid across restarts."""
+    return previous if previous and port_free(previous) else free_port()
 
 
 def listening(port: int) -> bool:

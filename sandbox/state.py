@@ -1,4 +1,8 @@
-"""What a sandbox remembers between commands: ports and secrets, in DIR/state.json (mode 0600)."""
+"""What a sandbox remembers between commands: ports and secrets, in DIR/state.json (mode 0600).
+
+`ports` holds the loopback port of every listener, by system and listener name, as `up` last
+assigned them (the running daemon and processes use exactly these).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 from sandbox.files import write_private
 from sandbox.paths import Home
 
-FORMAT = 1
+FORMAT = 2  # 2: ports by system and listener (1 had one app port per system)
 
 
 class StateError(Exception):
@@ -29,7 +33,7 @@ class State:
     superuser_password: str
     checks_ro_password: str
     pg_port: int = 0
-    app_ports: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, dict[str, int]] = field(default_factory=dict)
     systems: dict[str, dict[str, str]] = field(default_factory=dict)
     created_at: str = ""
 
@@ -50,7 +54,8 @@ def load(home: Home) -> State:
     except (OSError, ValueError) as exc:
         raise StateError(f"cannot read {home.state}: {exc}") from exc
     if raw.pop("format", None) != FORMAT:
-        raise StateError(f"{home.state} was written by another sandbox version; remove {home.root}")
+        raise StateError(f"{home.state} was written by another sandbox version; stop it with "
+                         f"`python -m sandbox down` and remove {home.root}")
     try:
         return State(**raw)
     except TypeError as exc:

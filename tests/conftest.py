@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Its assertions (a command failed, a probe disagrees) must read as findings too.
+pytest.register_assert_rewrite("tests.sandbox_handle")
+
+from tests.sandbox_handle import Sandbox, temporary_root  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("pyproject.toml", "conftest.py")
@@ -82,62 +86,17 @@ def example_pytester(pytester: pytest.Pytester) -> ChecksPytester:
     return ChecksPytester(pytester, EXAMPLES / "states")
 
 
-@dataclass
-class Sandbox:
-    home: Path
-    env_file: Path
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "sandbox", *args, "--home", str(self.home)],
-            cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-        )
-        assert result.returncode == 0, f"sandbox {' '.join(args)} failed:\n{result.stderr}"
-        return result
-
-    def dsn(self, *, superuser: bool = False, database: str = "opsmantik") -> str:
-        """checks_ro's URL from the env file, or the superuser's from the sandbox state."""
-        if not superuser:
-            line = next(line for line in self.env_file.read_text().splitlines()
-                        if line.startswith("OPSMANTIK_DATABASE_URL="))
-            return line.split("=", 1)[1].replace("/opsmantik", f"/{database}")
-        state = json.loads((self.home / "state.json").read_text())
-        return (f"postgresql://postgres:{state['superuser_password']}@127.0.0.1:"
-                f"{state['pg_port']}/{database}")
-
-    def fault(self, name: str) -> None:
-        self.cli("fault", name)
-
-    def heal(self, name: str) -> None:
-        self.cli("heal", name)
-
-
-def assert_fault_round_trip(box: Any, name: str, probe: Callable[[Any], bool]) -> None:
-    """The fault breaks what its probe looks at, and heal restores it. `box` runs the sandbox
-    CLI with `.ok(*args)`."""
-    assert probe(box), f"{name}: unhealthy before the fault"
-    box.ok("fault", name)
-    try:
-        assert not probe(box), f"{name}: still healthy with the fault applied"
-    finally:
-        box.ok("heal", name)
-    assert probe(box), f"{name}: not healthy again after heal"
-
-
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """One embedded sandbox for the whole test session, stopped at the end."""
-    home = Path(os.environ.get("RUNBOOK_TEST_SANDBOX_HOME") or tmp_path_factory.mktemp("sandbox"))
-    env_file = home / "sandbox.env"
-    up = subprocess.run(
-        [sys.executable, "-m", "sandbox", "up", "--home", str(home), "--env-file", str(env_file)],
-        cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
-    )
-    assert up.returncode == 0, f"sandbox up failed:\n{up.stdout}\n{up.stderr}"
-    box = Sandbox(home, env_file)
-    yield box
-    subprocess.run([sys.executable, "-m", "sandbox", "down", "--home", str(home)],
-                   cwd=REPO, capture_output=True, timeout=120, check=False)
+def sandbox() -> Iterator[Sandbox]:
+    """One embedded sandbox, every registered system, for the whole test session; stopped at the
+    end. RUNBOOK_TEST_SANDBOX_HOME keeps its home (and logs) where you say."""
+    configured = os.environ.get("RUNBOOK_TEST_SANDBOX_HOME")
+    with contextlib.ExitStack() as stack:
+        home = Path(configured) if configured else stack.enter_context(temporary_root("sandbox"))
+        box = Sandbox(home, home / "sandbox.env")
+        stack.callback(box.cli, "down")
+        box.up()
+        yield box
 
 
 @pytest.fixture

@@ -80,8 +80,21 @@ def test_corrections_are_collected_once_per_item():
 ])
 def test_a_bad_decision_table_names_the_file_and_row(tmp_path: Path, row: str, problem: str):
     path = tmp_path / "000-x.md"
-    path.write_text(f"# x\n\n| ID | Healthy state | Mode | Runs | How |\n|---|---|---|---|---|\n"
+    path.write_text(f"# x\n\n- marker: `x`\n\n| ID | Healthy state | Mode | Runs | How |\n|---|---|---|---|---|\n"
                     f"| IS-2 | a | auto | read-only | b |\n\n## Diagnosis\n\n{row}\n")
     with pytest.raises(RunbookError, match=problem) as info:
         parse_runbook(path)
     assert "000-x.md" in str(info.value)
+
+
+def test_a_runbook_of_several_incidents_gives_each_item_its_marker(tmp_path: Path):
+    path = tmp_path / "003-x.md"
+    path.write_text("# x\n\n- marker: `a`, `b`\n\n| ID | Healthy state | Mode | Runs | How | Marker |\n"
+                    "|---|---|---|---|---|---|\n| RO-1 | one | auto | read-only | q | `a` |\n"
+                    "| RO-2 | two | auto | read-only | q | b |\n")
+    runbook = parse_runbook(path)
+    assert runbook.markers == ("a", "b")
+    assert [(i.id, i.marker) for i in runbook.items] == [("RO-1", "a"), ("RO-2", "b")]
+    path.write_text(path.read_text().replace("| b |", "| c |"))
+    with pytest.raises(RunbookError, match="RO-2 has marker 'c', not one of the runbook's markers"):
+        parse_runbook(path)

@@ -24,7 +24,7 @@ from fixtures.postgres import (
     open_guarded_transaction,
 )
 from fixtures.settings import Budget
-from tests.conftest import Sandbox
+from tests.sandbox_handle import Sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -62,7 +62,7 @@ LINT_ONLY = [
 
 @pytest.fixture
 def conn(sandbox: Sandbox) -> Iterator[Connection]:
-    connection = connect(sandbox.dsn(), BUDGET)
+    connection = connect(sandbox.checks_ro_url("opsmantik"), BUDGET)
     yield connection
     connection.close()
 
@@ -75,7 +75,7 @@ def ro(conn: Connection) -> Iterator[ReadOnlyDB]:
 
 
 def snapshot(sandbox: Sandbox) -> tuple[object, ...] | None:
-    with psycopg.connect(sandbox.dsn(superuser=True), autocommit=True) as admin:
+    with psycopg.connect(sandbox.superuser_url("opsmantik"), autocommit=True) as admin:
         return admin.execute(FINGERPRINT).fetchone()
 
 
@@ -96,7 +96,7 @@ def test_the_server_refuses_it_too_and_nothing_changes(sandbox: Sandbox, conn: C
 
 
 def test_the_role_itself_has_no_write_grant(sandbox: Sandbox):
-    with psycopg.connect(sandbox.dsn(), autocommit=True) as conn:
+    with psycopg.connect(sandbox.checks_ro_url("opsmantik"), autocommit=True) as conn:
         conn.execute("set default_transaction_read_only = off")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("insert into public.watchtower_checks (check_name, ok) values ('x', true)")
@@ -129,7 +129,7 @@ def test_a_slow_query_is_cut_by_statement_timeout(ro: ReadOnlyDB):
 def test_no_query_of_the_suite_keeps_running_after_it_gives_up(sandbox: Sandbox, ro: ReadOnlyDB):
     with pytest.raises(DatabaseUnavailable):
         ro.rows("select pg_sleep(10) as slept")
-    with psycopg.connect(sandbox.dsn(superuser=True), autocommit=True) as admin:
+    with psycopg.connect(sandbox.superuser_url("opsmantik"), autocommit=True) as admin:
         active = admin.execute(
             "select count(*) from pg_stat_activity where application_name = %s and state = 'active'",
             (APPLICATION_NAME,),
@@ -144,7 +144,7 @@ def test_a_locked_table_is_a_lock_timeout_not_a_wait(sandbox: Sandbox, conn: Con
     locked, release = threading.Event(), threading.Event()
 
     def migration() -> None:
-        with psycopg.connect(sandbox.dsn(superuser=True)) as admin:
+        with psycopg.connect(sandbox.superuser_url("opsmantik")) as admin:
             admin.execute("lock table public.sites in access exclusive mode")
             locked.set()
             release.wait(10)
@@ -182,14 +182,14 @@ def test_a_killed_runner_leaves_no_transaction_behind(sandbox: Sandbox):
 
     from tests.conftest import REPO
 
-    with subprocess.Popen([sys.executable, "-c", KILLED_RUNNER, sandbox.dsn()], cwd=REPO,
+    with subprocess.Popen([sys.executable, "-c", KILLED_RUNNER, sandbox.checks_ro_url("opsmantik")], cwd=REPO,
                           stdout=subprocess.PIPE, text=True) as runner:
         assert runner.stdout is not None
         assert runner.stdout.readline().strip() == "in transaction"
         runner.send_signal(signal.SIGKILL)
         runner.wait(10)
     deadline = time.monotonic() + 2.0 + 1
-    with psycopg.connect(sandbox.dsn(superuser=True), autocommit=True) as admin:
+    with psycopg.connect(sandbox.superuser_url("opsmantik"), autocommit=True) as admin:
         while True:
             left = admin.execute(
                 "select count(*) from pg_stat_activity where application_name = %s "

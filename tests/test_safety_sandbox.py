@@ -13,8 +13,9 @@ import psycopg
 import pytest
 
 from fixtures.postgres import APPLICATION_NAME
-from tests.conftest import ChecksPytester, Sandbox
+from tests.conftest import ChecksPytester
 from tests.hostile import refused_port, silent_listener
+from tests.sandbox_handle import Sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -64,7 +65,7 @@ class BackendCounter:
 
 
 def fingerprint(sandbox: Sandbox) -> tuple[object, ...] | None:
-    with psycopg.connect(sandbox.dsn(superuser=True), autocommit=True) as admin:
+    with psycopg.connect(sandbox.superuser_url("opsmantik"), autocommit=True) as admin:
         return admin.execute(UNTOUCHED_BY_TRAFFIC).fetchone()
 
 
@@ -72,7 +73,7 @@ def test_default_run_writes_nothing_and_sends_only_safe_methods(
     sandbox: Sandbox, sandbox_pytester: ChecksPytester
 ):
     before, offset = fingerprint(sandbox), request_count(sandbox)
-    with BackendCounter(sandbox.dsn(superuser=True)) as backends:
+    with BackendCounter(sandbox.superuser_url("opsmantik")) as backends:
         run = sandbox_pytester.run()
     assert run.ret == 0, run.messages()
     assert fingerprint(sandbox) == before
@@ -123,7 +124,7 @@ def with_values(env: str, **overrides: str) -> str:
 @pytest.fixture
 def broken_targets(sandbox: Sandbox) -> Iterator[dict[str, tuple[str, str, float]]]:
     """name -> (env text, expected stage/reason, deadline in seconds) for a new user's mistakes."""
-    real, dsn = sandbox.env_file.read_text(), sandbox.dsn()
+    real, dsn = sandbox.env_file.read_text(), sandbox.checks_ro_url("opsmantik")
     password = re.search(r"checks_ro:([^@]+)@", dsn).group(1)  # type: ignore[union-attr]
     with silent_listener() as (host, silent):
         refused = refused_port()

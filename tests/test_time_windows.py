@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.conftest import Sandbox
+from tests.sandbox_handle import Sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -47,11 +47,11 @@ def check_sql(module: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def scratch(sandbox: Sandbox) -> Iterator[str]:
-    admin_dsn = sandbox.dsn(superuser=True, database="postgres")
+    admin_dsn = sandbox.superuser_url("postgres")
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f"drop database if exists {SCRATCH}")
         admin.execute(f"create database {SCRATCH}")
-    dsn = sandbox.dsn(superuser=True, database=SCRATCH)
+    dsn = sandbox.superuser_url(SCRATCH)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(SCHEMA)
     yield dsn

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import json
 import uuid
-from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
@@ -24,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sandbox.kit import SERVICE_PASSWORD, iso_now
 from sandbox.launchsin import incidents, ingest
 from sandbox.launchsin.events import from_hotmart
 from sandbox.launchsin.metrics import Metrics, Timed
@@ -36,10 +36,6 @@ CONNECTION = """
     WHERE id = %s AND type = 'hotmart' AND is_active
 """
 Reply = tuple[int, dict[str, Any]]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def hottok_of(body: bytes, secret: str) -> str:
@@ -70,8 +66,8 @@ class LaunchSinApi:
 
     async def health(self, request: Request) -> Response:
         if incidents.API_HEALTH_FAILING in self.ctx.active_faults():
-            return JSONResponse({"status": "unavailable", "timestamp": _now()}, status_code=503)
-        return JSONResponse({"status": "ok", "timestamp": _now()})
+            return JSONResponse({"status": "unavailable", "timestamp": iso_now()}, status_code=503)
+        return JSONResponse({"status": "ok", "timestamp": iso_now()})
 
     async def prometheus(self, request: Request) -> Response:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
@@ -93,7 +89,7 @@ class LaunchSinApi:
         except ValueError:
             return 404, NOT_FOUND
         as_migrated = incidents.DLQ_SCHEMA_DRIFT in self.ctx.active_faults()
-        with self.ctx.connect_as(SERVICE_ROLE, self.ctx.settings["service_password"]) as conn:
+        with self.ctx.connect_as(SERVICE_ROLE, self.ctx.settings[SERVICE_PASSWORD]) as conn:
             row = conn.execute(CONNECTION, (cid,)).fetchone()
             if row is None:
                 return 404, NOT_FOUND

@@ -7,11 +7,10 @@ those.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sandbox import db
+from sandbox import db, kit
 from sandbox.launchsin import ingest, seed, tenants
 from sandbox.launchsin.incidents import (
     DLQ_TARGETS,
@@ -19,8 +18,7 @@ from sandbox.launchsin.incidents import (
     DRIFTED_COLUMNS,
     STASH,
 )
-from sandbox.launchsin.provision import run_script
-from sandbox.system import Context
+from sandbox.system import Context, Step
 
 
 @dataclass(frozen=True)
@@ -61,21 +59,18 @@ def _add_letters(conn: db.Connection, marker: str, letters: Letters) -> None:
                            "oldest": letters.oldest, "newest": letters.newest})
 
 
-def add(name: str, letters: Letters) -> Callable[[Context], None]:
+def add(name: str, letters: Letters) -> Step:
     def apply(ctx: Context) -> None:
         with ctx.superuser() as conn:
             _add_letters(conn, name, letters)
     return apply
 
 
-def forget(name: str) -> Callable[[Context], None]:
-    def heal(ctx: Context) -> None:
-        with ctx.superuser() as conn:
-            conn.execute(FORGET_LETTERS, (name,))
-    return heal
+def forget(name: str) -> Step:
+    return kit.statement(FORGET_LETTERS, (name,))
 
 
-def raise_dlq_share(name: str) -> Callable[[Context], None]:
+def raise_dlq_share(name: str) -> Step:
     def apply(ctx: Context) -> None:
         target = DLQ_TARGETS[name]
         with ctx.superuser() as conn:
@@ -119,7 +114,7 @@ def drift_dlq(ctx: Context) -> None:
 def undrift_dlq(ctx: Context) -> None:
     with ctx.superuser() as conn:
         with conn.transaction():
-            run_script(conn, "dlq_columns.sql")
+            kit.run_script(conn, __package__, "dlq_columns.sql")
             stashed = conn.execute("SELECT to_regclass(%s)", (f"{STASH}.dlq_events",)).fetchone()
             if stashed and stashed[0]:
                 conn.execute(

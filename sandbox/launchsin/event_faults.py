@@ -6,11 +6,11 @@ exactly those.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 from psycopg.types.json import Jsonb
 
+from sandbox import kit
 from sandbox.launchsin import seed, tenants
 from sandbox.launchsin.incidents import (
     DEACTIVATED,
@@ -25,58 +25,47 @@ from sandbox.launchsin.incidents import (
     WITHOUT_HOTTOK,
     stopped,
 )
-from sandbox.launchsin.provision import run_script
 from sandbox.launchsin.tenants import Connection
-from sandbox.system import Context
+from sandbox.system import Context, Step
 
 
 def resume(ctx: Context, connections: list[Connection]) -> int:
     """Fill the gap each connection's silence left, up to now, so it is healthy at once."""
     keep_quiet = stopped(ctx.active_faults())
     with ctx.superuser() as conn:
-        row = conn.execute("SELECT now()").fetchone()
-        assert row is not None
+        now = kit.db_now(conn)
         gaps = seed.newest(conn, [c for c in connections if c not in keep_quiet], RESUME_MARGIN)
-        return seed.fill(conn, [seed.Stretch(c, since, row[0]) for c, since in gaps.items()])
+        return seed.fill(conn, [seed.Stretch(c, since, now) for c, since in gaps.items()])
 
 
 # Lag, silence, death -------------------------------------------------------------------------
 
-def lag_apply(name: str) -> Callable[[Context], None]:
-    def apply(ctx: Context) -> None:
-        # What traffic wrote since the fault began is held back already (and marked).
-        with ctx.superuser() as conn:
-            conn.execute(
-                """UPDATE public.canonical_events
-                   SET event_time = event_time - %(lag)s,
-                       raw_ref_json = raw_ref_json || jsonb_build_object('sandbox_fault', %(name)s::text)
-                   WHERE source_connection_id = %(id)s AND event_time > now() - %(lag)s
-                     AND NOT raw_ref_json ? 'sandbox_fault'""",
-                {"lag": LAGS[name], "name": name, "id": LAGGING.id})
-    return apply
+def lag_apply(name: str) -> Step:
+    # What traffic wrote since the fault began is held back already (and marked).
+    return kit.statement(
+        """UPDATE public.canonical_events
+           SET event_time = event_time - %(lag)s,
+               raw_ref_json = raw_ref_json || jsonb_build_object('sandbox_fault', %(name)s::text)
+           WHERE source_connection_id = %(id)s AND event_time > now() - %(lag)s
+             AND NOT raw_ref_json ? 'sandbox_fault'""",
+        {"lag": LAGS[name], "name": name, "id": LAGGING.id})
 
 
-def lag_heal(name: str) -> Callable[[Context], None]:
-    def heal(ctx: Context) -> None:
-        with ctx.superuser() as conn:
-            conn.execute(
-                """UPDATE public.canonical_events
-                   SET event_time = event_time + %(lag)s, raw_ref_json = raw_ref_json - 'sandbox_fault'
-                   WHERE source_connection_id = %(id)s AND raw_ref_json ->> 'sandbox_fault' = %(name)s""",
-                {"lag": LAGS[name], "name": name, "id": LAGGING.id})
-    return heal
+def lag_heal(name: str) -> Step:
+    return kit.statement(
+        """UPDATE public.canonical_events
+           SET event_time = event_time + %(lag)s, raw_ref_json = raw_ref_json - 'sandbox_fault'
+           WHERE source_connection_id = %(id)s AND raw_ref_json ->> 'sandbox_fault' = %(name)s""",
+        {"lag": LAGS[name], "name": name, "id": LAGGING.id})
 
 
-def forget(connection: Connection, window: timedelta) -> Callable[[Context], None]:
-    def apply(ctx: Context) -> None:
-        with ctx.superuser() as conn:
-            conn.execute("""DELETE FROM public.canonical_events
+def forget(connection: Connection, window: timedelta) -> Step:
+    return kit.statement("""DELETE FROM public.canonical_events
                             WHERE source_connection_id = %s AND ingested_at >= now() - %s""",
                          (connection.id, window))
-    return apply
 
 
-def resume_after(*connections: Connection) -> Callable[[Context], None]:
+def resume_after(*connections: Connection) -> Step:
     def heal(ctx: Context) -> None:
         resume(ctx, list(connections))
     return heal
@@ -91,16 +80,18 @@ def stop_all(ctx: Context) -> None:
         conn.execute("DELETE FROM public.dlq_events WHERE created_at >= now() - %s", (STOP_WINDOW,))
 
 
-def deactivate(ctx: Context) -> None:
-    with ctx.superuser() as conn:
-        conn.execute("""UPDATE public.source_connections SET is_active = false, updated_at = now()
-                        WHERE id = %s""", (DEACTIVATED.id,))
+deactivate = kit.statement("""UPDATE public.source_connections
+                              SET is_active = false, updated_at = now() WHERE id = %s""",
+                           (DEACTIVATED.id,))
+
+
+_activate = kit.statement("""UPDATE public.source_connections
+                             SET is_active = true, updated_at = now() WHERE id = %s""",
+                          (DEACTIVATED.id,))
 
 
 def reactivate(ctx: Context) -> None:
-    with ctx.superuser() as conn:
-        conn.execute("""UPDATE public.source_connections SET is_active = true, updated_at = now()
-                        WHERE id = %s""", (DEACTIVATED.id,))
+    _activate(ctx)
     resume(ctx, [DEACTIVATED])
 
 
@@ -128,40 +119,28 @@ def restore_guard(ctx: Context) -> None:
     with ctx.superuser() as conn, conn.transaction():
         conn.execute("DELETE FROM public.canonical_events WHERE raw_ref_json ->> 'sandbox_fault' = %s"
                      " AND source_connection_id = %s", (DUPLICATE_GUARD_DROPPED, DUPLICATED.id))
-        run_script(conn, "indexes.sql")
+        kit.run_script(conn, __package__, "indexes.sql")
 
 
-def reindex(ctx: Context) -> None:
-    with ctx.superuser() as conn:
-        run_script(conn, "indexes.sql")
+reindex = kit.script(__package__, "indexes.sql")
+drop_project_index = kit.statement("DROP INDEX IF EXISTS public.idx_canonical_events_project_time")
 
-
-def drop_project_index(ctx: Context) -> None:
-    with ctx.superuser() as conn:
-        conn.execute("DROP INDEX IF EXISTS public.idx_canonical_events_project_time")
-
-
-def future(ctx: Context) -> None:
-    with ctx.superuser() as conn:
-        # A source whose clock runs an hour ahead: three deliveries dated in the future.
-        conn.execute(
-            """INSERT INTO public.canonical_events (org_id, project_id, source_connection_id,
-                   event_type, event_time, idempotency_key, actor_json, entities_json, value_json,
-                   raw_ref_json)
-               SELECT e.org_id, e.project_id, e.source_connection_id, e.event_type,
-                      now() + interval '1 hour' + n * interval '1 minute',
-                      e.idempotency_key || '_clock' || n, e.actor_json, e.entities_json,
-                      e.value_json, e.raw_ref_json || jsonb_build_object('sandbox_fault', %s::text)
-               FROM (SELECT * FROM public.canonical_events WHERE source_connection_id = %s
-                     ORDER BY event_time DESC LIMIT 1) e
-               CROSS JOIN generate_series(1, 3) AS n""",
-            (FUTURE_EVENTS, FUTURE.id))
-
-
-def forget_future(ctx: Context) -> None:
-    with ctx.superuser() as conn:
-        conn.execute("DELETE FROM public.canonical_events WHERE raw_ref_json ->> 'sandbox_fault' = %s"
-                     " AND source_connection_id = %s", (FUTURE_EVENTS, FUTURE.id))
+# A source whose clock runs an hour ahead: three deliveries dated in the future.
+future = kit.statement(
+    """INSERT INTO public.canonical_events (org_id, project_id, source_connection_id,
+           event_type, event_time, idempotency_key, actor_json, entities_json, value_json,
+           raw_ref_json)
+       SELECT e.org_id, e.project_id, e.source_connection_id, e.event_type,
+              now() + interval '1 hour' + n * interval '1 minute',
+              e.idempotency_key || '_clock' || n, e.actor_json, e.entities_json,
+              e.value_json, e.raw_ref_json || jsonb_build_object('sandbox_fault', %s::text)
+       FROM (SELECT * FROM public.canonical_events WHERE source_connection_id = %s
+             ORDER BY event_time DESC LIMIT 1) e
+       CROSS JOIN generate_series(1, 3) AS n""",
+    (FUTURE_EVENTS, FUTURE.id))
+forget_future = kit.statement(
+    "DELETE FROM public.canonical_events WHERE raw_ref_json ->> 'sandbox_fault' = %s"
+    " AND source_connection_id = %s", (FUTURE_EVENTS, FUTURE.id))
 
 
 def deny_members(ctx: Context) -> None:
@@ -174,28 +153,19 @@ def deny_members(ctx: Context) -> None:
 
 def restore_policies(ctx: Context) -> None:
     with ctx.superuser() as conn, conn.transaction():
-        run_script(conn, "policies.sql")
+        kit.run_script(conn, __package__, "policies.sql")
 
 
-def remove_member(ctx: Context) -> None:
-    with ctx.superuser() as conn:
-        conn.execute("DELETE FROM public.org_members WHERE org_id = %s AND user_id = %s",
-                     (tenants.CHECK_ORG.id, tenants.CHECK_USER.id))
-
-
-def restore_member(ctx: Context) -> None:
-    user = tenants.CHECK_USER
-    with ctx.superuser() as conn:
-        conn.execute("""INSERT INTO public.org_members (org_id, user_id, role)
-                        VALUES (%s, %s, %s) ON CONFLICT DO NOTHING""",
-                     (tenants.CHECK_ORG.id, user.id, user.role))
-
-
-def remove_hottok(ctx: Context) -> None:
-    with ctx.superuser() as conn:
-        conn.execute("""UPDATE public.source_connections
-                        SET config_json = config_json - 'hotmart_secret', updated_at = now()
-                        WHERE id = %s""", (WITHOUT_HOTTOK.id,))
+remove_member = kit.statement("DELETE FROM public.org_members WHERE org_id = %s AND user_id = %s",
+                              (tenants.CHECK_ORG.id, tenants.CHECK_USER.id))
+restore_member = kit.statement("""INSERT INTO public.org_members (org_id, user_id, role)
+                                  VALUES (%s, %s, %s) ON CONFLICT DO NOTHING""",
+                               (tenants.CHECK_ORG.id, tenants.CHECK_USER.id,
+                                tenants.CHECK_USER.role))
+remove_hottok = kit.statement("""UPDATE public.source_connections
+                                 SET config_json = config_json - 'hotmart_secret',
+                                     updated_at = now()
+                                 WHERE id = %s""", (WITHOUT_HOTTOK.id,))
 
 
 def restore_hottok(ctx: Context) -> None:

@@ -3,21 +3,15 @@ history; after a restart, the deliveries of the time the sandbox was down."""
 
 from __future__ import annotations
 
-from importlib import resources
-
 from psycopg import sql
 
-from sandbox import db
+from sandbox import db, kit
 from sandbox.launchsin import incidents, ingest, seed, tenants
-from sandbox.postgres import SUPERUSER
-from sandbox.procs import LOOPBACK
-from sandbox.roles import CHECKS_ROLE, ensure_login_role
+from sandbox.roles import CHECKS_ROLE
 from sandbox.state import new_secret
 from sandbox.system import Context
 
-SERVICE_ROLE = "launchsin_service"
-# What the app, the traffic and the DLQ worker write with: Supabase's service_role (BYPASSRLS).
-SERVICE_ATTRIBUTES = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION BYPASSRLS"
+SERVICE_ROLE = "launchsin_service"  # what the app, the traffic and the DLQ worker write with
 # Supabase's role for signed-in users; the checks switch to it to see what a user sees.
 USER_ROLE = "authenticated"
 # Schema before the bulk load, unique key and indexes after it (as pg_restore orders them).
@@ -36,15 +30,13 @@ ANALYZE = """
 
 
 def new_settings() -> dict[str, str]:
-    return {"service_password": new_secret(), "hotmart_key": new_secret()}
+    return {kit.SERVICE_PASSWORD: new_secret(), "hotmart_key": new_secret()}
 
 
 def env(ctx: Context) -> dict[str, str]:
-    """The variables the checks read for this system (checks/test_001_event_ingest.py)."""
-    url = db.url(CHECKS_ROLE, ctx.state.checks_ro_password, ctx.state.pg_port, ctx.system.database)
+    """The variables the checks read for this system besides the database's and the app's URLs
+    (checks/test_001_event_ingest.py)."""
     return {
-        "LAUNCHSIN_DATABASE_URL": url,
-        "LAUNCHSIN_BASE_URL": f"http://{LOOPBACK}:{ctx.app_port}",
         "LAUNCHSIN_EXPECTED_ACTIVE_CONNECTIONS": ",".join(str(c.id) for c in tenants.ACTIVE),
         "LAUNCHSIN_CHECK_USER_ID": str(tenants.CHECK_USER.id),
         "LAUNCHSIN_CHECK_ORG_ID": str(tenants.CHECK_ORG.id),
@@ -54,7 +46,8 @@ def env(ctx: Context) -> dict[str, str]:
 
 
 def provision(ctx: Context) -> str:
-    created = _ensure_roles_and_database(ctx)
+    created = kit.ensure_database(ctx, SERVICE_ROLE)
+    _ensure_user_role(ctx)
     active = ctx.active_faults()
     with ctx.superuser() as conn:
         exists = conn.execute("SELECT to_regclass('public.canonical_events')").fetchone()
@@ -71,10 +64,8 @@ def provision(ctx: Context) -> str:
     return f"database {ctx.system.database} {verb} ({added} deliveries added)"
 
 
-def _ensure_roles_and_database(ctx: Context) -> bool:
-    state = ctx.state
-    with db.connect(state.pg_port, SUPERUSER, state.superuser_password, "postgres") as conn:
-        ensure_login_role(conn, SERVICE_ROLE, ctx.settings["service_password"], SERVICE_ATTRIBUTES)
+def _ensure_user_role(ctx: Context) -> None:
+    with ctx.superuser("postgres") as conn:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (USER_ROLE,)).fetchone():
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOINHERIT").format(
                 sql.Identifier(USER_ROLE)))
@@ -82,16 +73,6 @@ def _ensure_roles_and_database(ctx: Context) -> bool:
         # not inherit its privileges.
         conn.execute(sql.SQL("GRANT {} TO {} WITH INHERIT FALSE, SET TRUE").format(
             sql.Identifier(USER_ROLE), sql.Identifier(CHECKS_ROLE)))
-        name = ctx.system.database
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return True
-
-
-def run_script(conn: db.Connection, name: str) -> None:
-    """One of this package's SQL files (several heals run theirs again)."""
-    conn.execute(resources.files(__package__).joinpath(name).read_text().encode())
 
 
 def _build(conn: db.Connection, hotmart_key: str) -> int:
@@ -99,21 +80,19 @@ def _build(conn: db.Connection, hotmart_key: str) -> int:
     with conn.transaction():
         db.apply_supabase_auth(conn)
         for script in BEFORE_DATA:
-            run_script(conn, script)
+            kit.run_script(conn, __package__, script)
         seed.ensure_tenants(conn, hotmart_key)
         added = seed.history(conn)
         for script in AFTER_DATA:
-            run_script(conn, script)
+            kit.run_script(conn, __package__, script)
     conn.execute(ANALYZE)
     return added
 
 
 def _catch_up(conn: db.Connection, active: frozenset[str]) -> int:
-    row = conn.execute("SELECT now()").fetchone()
-    assert row is not None
     quiet = incidents.stopped(active)
     lag = incidents.lag(active)
-    added = seed.catch_up(conn, [c for c in tenants.ACTIVE if c not in quiet], row[0],
+    added = seed.catch_up(conn, [c for c in tenants.ACTIVE if c not in quiet], kit.db_now(conn),
                           lags={incidents.LAGGING: lag} if lag else None,
                           dead_letters=incidents.DLQ_SCHEMA_DRIFT not in active)
     if added >= ANALYZE_AFTER:

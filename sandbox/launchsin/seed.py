@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from psycopg.types.json import Jsonb
 
-from sandbox import db
+from sandbox import db, kit
 from sandbox.launchsin import tenants
 from sandbox.launchsin.tenants import Connection
 
@@ -192,8 +192,7 @@ def fill(conn: db.Connection, stretches: Sequence[Stretch], *, dead_letters: boo
     stretches = [s for s in stretches if s.until > s.since]
     if not stretches:
         return 0
-    row = conn.execute("SELECT now()").fetchone()
-    assert row is not None
+    now = kit.db_now(conn)
     params = {
         "ids": [s.connection.id for s in stretches],
         "every": [s.connection.every for s in stretches],
@@ -201,7 +200,7 @@ def fill(conn: db.Connection, stretches: Sequence[Stretch], *, dead_letters: boo
         "lag": [s.lag.total_seconds() for s in stretches],
         "marker": [s.marker for s in stretches],
         "pools": [",".join(tenants.EVENT_TYPES[s.connection.type]) for s in stretches],
-        "recent": row[0] - RECENT, "thin": THIN,
+        "recent": now - RECENT, "thin": THIN,
         "dlq_share": DLQ_SHARE if dead_letters else 0.0, "error": TRANSIENT_ERROR,
     }
     with conn.transaction():
@@ -214,9 +213,7 @@ def fill(conn: db.Connection, stretches: Sequence[Stretch], *, dead_letters: boo
 
 def history(conn: db.Connection) -> int:
     """A fresh database's month: every connection, the retired ones up to their retirement."""
-    row = conn.execute("SELECT now()").fetchone()
-    assert row is not None
-    now = row[0]
+    now = kit.db_now(conn)
     stretches = [Stretch(c, now - HISTORY, now - timedelta(days=c.retired_days or 0))
                  for c in tenants.CONNECTIONS]
     added = fill(conn, stretches)

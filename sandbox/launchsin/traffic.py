@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sandbox import db
+from sandbox.kit import SERVICE_PASSWORD
 from sandbox.launchsin import incidents, ingest
 from sandbox.launchsin.events import random_event
 from sandbox.launchsin.provision import SERVICE_ROLE
@@ -101,5 +102,5 @@ class Traffic:
 
     def _connection(self) -> db.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = self.ctx.connect_as(SERVICE_ROLE, self.ctx.settings["service_password"])
+            self._conn = self.ctx.connect_as(SERVICE_ROLE, self.ctx.settings[SERVICE_PASSWORD])
         return self._conn

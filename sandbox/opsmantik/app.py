@@ -28,8 +28,9 @@ from starlette.types import ASGIApp
 
 from sandbox.asgi import RequestId
 from sandbox.files import append_private
+from sandbox.kit import SERVICE_PASSWORD, iso_now
 from sandbox.opsmantik import visitors
-from sandbox.opsmantik.faults import (
+from sandbox.opsmantik.incidents import (
     CORS_REJECT,
     DIAG_DISABLED,
     HEALTH_DB_DOWN,
@@ -59,10 +60,6 @@ WATCHTOWER_COUNTS = """
 """
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _same(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -73,7 +70,7 @@ class ServiceDB:
     def __init__(self, ctx: Context) -> None:
         self._params: dict[str, Any] = {
             "host": LOOPBACK, "port": ctx.state.pg_port, "dbname": ctx.system.database,
-            "user": SERVICE_ROLE, "password": ctx.settings["service_password"],
+            "user": SERVICE_ROLE, "password": ctx.settings[SERVICE_PASSWORD],
             "autocommit": True, "application_name": "opsmantik-app",
         }
         self._conn: psycopg.AsyncConnection[TupleRow] | None = None
@@ -120,7 +117,7 @@ class OpsMantikApi:
         return self.ctx.settings["watchtower_secret"]
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"ok": True, "ts": _now(), "git_sha": GIT_SHA,
+        return JSONResponse({"ok": True, "ts": iso_now(), "git_sha": GIT_SHA,
                              "db_ok": await self._db_ok()})
 
     async def _db_ok(self) -> bool:
@@ -171,7 +168,7 @@ class OpsMantikApi:
         return JSONResponse({"ok": True, outcome: True})
 
     def _ingest(self, visit: visitors.Visit) -> str:
-        with self.ctx.connect_as(SERVICE_ROLE, self.ctx.settings["service_password"]) as conn:
+        with self.ctx.connect_as(SERVICE_ROLE, self.ctx.settings[SERVICE_PASSWORD]) as conn:
             return ingest(conn, visit)
 
     async def partition_drift(self, request: Request) -> Response:
@@ -197,12 +194,12 @@ class OpsMantikApi:
         if status == "alarm":
             self._send_telegram(f"Watchtower alarm: {json.dumps(checks)}")
         return JSONResponse({"status": status, "checks": checks,
-                             "details": {"timestamp": _now(), "environment": "sandbox"}})
+                             "details": {"timestamp": iso_now(), "environment": "sandbox"}})
 
     def _send_telegram(self, text: str) -> None:
         # Telegram is a third-party service that cannot run here: the alarm the real cron would
         # send is appended to DIR/telegram.jsonl instead.
-        line = json.dumps({"ts": _now(), "chat": "sandbox-oncall", "text": text})
+        line = json.dumps({"ts": iso_now(), "chat": "sandbox-oncall", "text": text})
         append_private(self.ctx.home.telegram_log, line + "\n")
 
     async def test_throw(self, request: Request) -> Response:

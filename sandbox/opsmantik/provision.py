@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from importlib import resources
 
-from psycopg import sql
-
-from sandbox import db
+from sandbox import db, kit
 from sandbox.opsmantik import partitions, seed, visitors
-from sandbox.opsmantik.faults import INGEST_STALLED, NEXT_PARTITION_MISSING, STALL_WINDOW
-from sandbox.postgres import SUPERUSER
-from sandbox.procs import LOOPBACK
-from sandbox.roles import CHECKS_ROLE, ensure_login_role
+from sandbox.opsmantik.incidents import INGEST_STALLED, NEXT_PARTITION_MISSING, STALL_WINDOW
 from sandbox.state import new_secret
 from sandbox.system import Context
 
-SERVICE_ROLE = "opsmantik_service"
-# What the app and the worker write with: Supabase's service_role, which bypasses RLS.
-SERVICE_ATTRIBUTES = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION BYPASSRLS"
+SERVICE_ROLE = "opsmantik_service"  # what the app and the worker write with (kit.py)
 SCRIPTS = ("schema.sql", "verify_events.sql", "triggers.sql", "grants.sql")
 
 
 def new_settings() -> dict[str, str]:
     return {
-        "service_password": new_secret(),
+        kit.SERVICE_PASSWORD: new_secret(),
         "watchtower_secret": new_secret(),
         "cron_secret": new_secret(),
         "signing_key": new_secret(),
@@ -33,11 +25,9 @@ def new_settings() -> dict[str, str]:
 
 
 def env(ctx: Context) -> dict[str, str]:
-    """The variables the checks read for this system (DESIGN.md 2)."""
-    url = db.url(CHECKS_ROLE, ctx.state.checks_ro_password, ctx.state.pg_port, ctx.system.database)
+    """The variables the checks read for this system besides the database's and the app's URLs
+    (DESIGN.md 2)."""
     return {
-        "OPSMANTIK_DATABASE_URL": url,
-        "OPSMANTIK_BASE_URL": f"http://{LOOPBACK}:{ctx.app_port}",
         "OPSMANTIK_WATCHTOWER_SECRET": ctx.settings["watchtower_secret"],
         "OPSMANTIK_CRON_SECRET": ctx.settings["cron_secret"],
         "OPSMANTIK_ALLOWED_ORIGINS": ctx.settings["allowed_origins"],
@@ -45,7 +35,7 @@ def env(ctx: Context) -> dict[str, str]:
 
 
 def provision(ctx: Context) -> str:
-    created = _ensure_database(ctx)
+    created = kit.ensure_database(ctx, SERVICE_ROLE)
     faults = ctx.active_faults()
     with ctx.superuser() as conn:
         fresh = created or not partitions.exists(conn, "sessions")
@@ -62,23 +52,11 @@ def provision(ctx: Context) -> str:
     return f"database {ctx.system.database} {verb} ({added} sessions added)"
 
 
-def _ensure_database(ctx: Context) -> bool:
-    state = ctx.state
-    with db.connect(state.pg_port, SUPERUSER, state.superuser_password, "postgres") as conn:
-        ensure_login_role(conn, SERVICE_ROLE, ctx.settings["service_password"], SERVICE_ATTRIBUTES)
-        name = ctx.system.database
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return True
-
-
 def _apply_schema(conn: db.Connection) -> None:
-    folder = resources.files(__package__)
     with conn.transaction():
         db.apply_supabase_auth(conn)
         for script in SCRIPTS:
-            conn.execute(folder.joinpath(script).read_text().encode())
+            kit.run_script(conn, __package__, script)
 
 
 def _ensure_partitions(conn: db.Connection, *, skip_next: bool) -> None:

@@ -11,14 +11,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from sandbox import db
+from sandbox.kit import SERVICE_PASSWORD
 from sandbox.opsmantik import partitions
-from sandbox.opsmantik.faults import (
-    INGEST_STALLED,
-    NEXT_PARTITION_MISSING,
-    WORKER_FAILING,
-    record_failures,
-)
+from sandbox.opsmantik.incidents import INGEST_STALLED, NEXT_PARTITION_MISSING, WORKER_FAILING
 from sandbox.opsmantik.ingest import ingest
+from sandbox.opsmantik.ingest_faults import record_failures
 from sandbox.opsmantik.provision import SERVICE_ROLE
 from sandbox.opsmantik.visitors import random_visit
 from sandbox.system import Context
@@ -67,7 +64,7 @@ class Traffic:
 
     def _service_connection(self) -> db.Connection:
         if self._service is None or self._service.closed:
-            self._service = self.ctx.connect_as(SERVICE_ROLE, self.ctx.settings["service_password"])
+            self._service = self.ctx.connect_as(SERVICE_ROLE, self.ctx.settings[SERVICE_PASSWORD])
         return self._service
 
     def _admin_connection(self) -> db.Connection:
