@@ -80,8 +80,9 @@ def test_corrections_are_collected_once_per_item():
 ])
 def test_a_bad_decision_table_names_the_file_and_row(tmp_path: Path, row: str, problem: str):
     path = tmp_path / "000-x.md"
-    path.write_text(f"# x\n\n- marker: `x`\n\n| ID | Healthy state | Mode | Runs | How |\n|---|---|---|---|---|\n"
-                    f"| IS-2 | a | auto | read-only | b |\n\n## Diagnosis\n\n{row}\n")
+    path.write_text(f"# x\n\n- marker: `x`\n\n| ID | Healthy state | Mode | Runs | How |\n"
+                    f"|---|---|---|---|---|\n| IS-2 | a | auto | read-only | b |\n\n"
+                    f"## Diagnosis\n\n{row}\n")
     with pytest.raises(RunbookError, match=problem) as info:
         parse_runbook(path)
     assert "000-x.md" in str(info.value)
