@@ -7,6 +7,8 @@ list happened (a hang, a followed redirect, a retry storm, a secret in the messa
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,7 +18,9 @@ from fixtures.errors import CheckSuiteError
 from fixtures.evidence import Evidence
 from fixtures.http import Api, make_client
 from fixtures.settings import Budget
+from tests.conftest import REPO
 from tests.hostile import HostileHttp, refused_port, silent_listener
+from tests.hostile.routes import nested_gzip_bomb_body
 
 BUDGET = Budget(http_timeout=1.0, http_deadline=3.0)
 SECRET = "hostile-canary-token-42"
@@ -24,6 +28,7 @@ SECRET = "hostile-canary-token-42"
 
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[HostileHttp]:
+    nested_gzip_bomb_body()  # a few seconds to build: not inside any request's deadline
     with HostileHttp(flaky_failures=1) as server:
         yield server
 
@@ -77,6 +82,8 @@ def health(api: Api, path: str, evidence: Evidence | None = None) -> Callable[[]
     ("/unavailable", "answered 503"),
     ("/huge", "exceeds the 1024 KiB cap"),
     ("/gzip-bomb", "exceeds the 1024 KiB cap"),
+    ("/nested-gzip-bomb", "exceeds the 1024 KiB cap"),
+    ("/brotli", "content-encoding 'br' was not asked for"),
 ])
 def test_bad_answers_fail_with_a_reason(target: HostileHttp, path: str, reason: str):
     state, message, elapsed = judge(health(api_for(target.base_url), path))
@@ -185,3 +192,28 @@ def test_credentials_are_masked_in_evidence(target: HostileHttp):
     judge(health(api_for(target.base_url, evidence), "/ok"))
     assert SECRET not in repr(evidence.entries)
     assert evidence.entries[0]["request_headers"]["authorization"] == "[secure]"
+
+
+PEAK_MEMORY = """
+import resource, sys
+from fixtures.evidence import Evidence
+from fixtures.http import Api, make_client
+from fixtures.settings import Budget
+budget = Budget(http_timeout=5.0, http_deadline=20.0)
+api = Api(make_client(sys.argv[1], budget), Evidence("t"), budget, None)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    api.get("/nested-gzip-bomb")
+except AssertionError as exc:
+    print("FAIL", exc, file=sys.stderr)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_a_nested_high_ratio_body_is_decoded_within_the_cap(target: HostileHttp):
+    """512 MiB behind two gzip layers: the runner's peak memory grows by the cap plus a margin."""
+    done = subprocess.run([sys.executable, "-c", PEAK_MEMORY, target.base_url], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
+    grown_kib = int(done.stdout.strip())
+    assert "exceeds the 1024 KiB cap" in done.stderr
+    assert grown_kib < 1024 + 8 * 1024, f"peak memory grew by {grown_kib} KiB"

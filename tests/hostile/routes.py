@@ -28,6 +28,7 @@ DRIP_CHUNK_BYTES = 2
 HUGE_CHUNK_BYTES = 64 * 1024
 HUGE_CHUNKS = 800  # 800 x 64 KiB = 50 MiB
 GZIP_BOMB_MIB = 20
+NESTED_BOMB_MIB = 512  # inflates 1 : ~250 000 through two gzip layers
 CROSS_ORIGIN_TARGET = "http://other-origin.invalid/collect"
 
 Headers = Iterable[tuple[str, str]]
@@ -144,6 +145,25 @@ def _gzip_bomb(ex: Exchange) -> None:
     ex.reply(200, gzip_bomb_body(), JSON, [("Content-Encoding", "gzip")])
 
 
+@functools.cache
+def nested_gzip_bomb_body() -> bytes:
+    """A couple of KiB that inflate twice, to 512 MiB of JSON whitespace: the ratio a client
+    decoding a whole chunk at once cannot survive."""
+    inner = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b" " * (1024 * 1024)
+    layer = b"".join([inner.compress(block) for _ in range(NESTED_BOMB_MIB)] + [inner.flush()])
+    outer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return outer.compress(layer) + outer.flush()
+
+
+def _nested_gzip_bomb(ex: Exchange) -> None:
+    ex.reply(200, nested_gzip_bomb_body(), JSON, [("Content-Encoding", "gzip, gzip")])
+
+
+def _brotli(ex: Exchange) -> None:
+    ex.reply(200, b"\x0b\x05\x80{}\x03", JSON, [("Content-Encoding", "br")])
+
+
 def _echo(ex: Exchange) -> None:
     request = ex.request
     ex.json(200, {
@@ -206,5 +226,7 @@ ROUTES: Mapping[str, Route] = {
     "/silent": _silent,
     "/huge": _huge,
     "/gzip-bomb": _gzip_bomb,
+    "/nested-gzip-bomb": _nested_gzip_bomb,
+    "/brotli": _brotli,
     "/echo": _echo,
 }
