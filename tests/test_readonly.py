@@ -13,7 +13,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from fixtures.errors import DatabaseUnavailable, GuardNotInEffect, UnsafeOperation
+from fixtures.errors import (
+    CheckerLacksPrivilege,
+    DatabaseUnavailable,
+    GuardNotInEffect,
+    UnsafeOperation,
+)
 from fixtures.evidence import Evidence
 from fixtures.postgres import (
     APPLICATION_NAME,
@@ -89,7 +94,7 @@ def test_lint_refuses_the_escape(ro: ReadOnlyDB, sql: str):
 def test_the_server_refuses_it_too_and_nothing_changes(sandbox: Sandbox, conn: Connection, sql: str):
     before = snapshot(sandbox)
     open_guarded_transaction(conn, BUDGET)
-    with pytest.raises((UnsafeOperation, DatabaseUnavailable)):
+    with pytest.raises((UnsafeOperation, DatabaseUnavailable, CheckerLacksPrivilege)):
         ReadOnlyDB(conn, Evidence("test"), BUDGET)._run(sql, {})
     conn.rollback()
     assert snapshot(sandbox) == before
