@@ -245,3 +245,22 @@ def test_plugins_the_checks_never_use_are_not_loaded(example: ChecksPytester):
     )
     run = example.run()
     assert run.states() == {"IS-1": "PASS"}, run.messages()
+
+
+def test_an_id_built_from_a_secret_is_refused_before_anything_runs(example: ChecksPytester):
+    example.only_check("test_000_ids.py",
+        'import pytest\n'
+        'pytestmark = [pytest.mark.ingest_stalled, pytest.mark.system("opsmantik")]\n'
+        '@pytest.mark.parametrize("x", [1], ids=["canary-watchtower-s3cret"])\n'
+        'def test_is1_by_id(x, evidence):\n'
+        '    """IS-1: The example passes."""\n'
+    )
+    html_path, xml_path = example.path / "r.html", example.path / "r.xml"
+    run = example.run("--html", str(html_path), "--junitxml", str(xml_path))
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert any("this check's id contains a secret" in line and "***REDACTED***" in line
+               for line in run.errlines)
+    written = [p.read_text() for p in (html_path, xml_path) if p.exists()]
+    everything = "\n".join(run.outlines + run.errlines + written) + json.dumps(run.results)
+    assert "canary-watchtower-s3cret" not in everything
+    assert run.states() == {}
