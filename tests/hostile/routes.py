@@ -6,7 +6,9 @@ it can lie about Content-Length, stall, drip, or never answer.
 
 from __future__ import annotations
 
+import base64
 import functools
+import html
 import json
 import socket
 import threading
@@ -14,6 +16,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from tests.hostile.tcp import wait_for_hangup
 from tests.hostile.wire import RecordedRequest, response_head, send_all
@@ -164,6 +167,30 @@ def _brotli(ex: Exchange) -> None:
     ex.reply(200, b"\x0b\x05\x80{}\x03", JSON, [("Content-Encoding", "br")])
 
 
+ECHO_PAD = 590  # the echoed credential starts here in the error page: across the excerpt's cut
+
+
+def _echo_everywhere(ex: Exchange) -> None:
+    """Reflects the Authorization header the way careless servers do (?as=...): in a response
+    header, HTML-escaped in an error page across the excerpt's cut, URL-encoded in a redirect,
+    JSON-escaped, in plain text, and base64-encoded at an odd alignment."""
+    token = ex.request.headers.get("authorization", "")
+    kind = ex.request.path.partition("as=")[2]
+    if kind == "header":
+        ex.reply(200, b'{"ok": false}', JSON, [("X-Echo", token)])
+    elif kind == "html":
+        page = f"<html><body><pre>{'x' * ECHO_PAD}</pre><p>Authorization: {html.escape(token)}</p>"
+        ex.reply(500, page.encode(), HTML)
+    elif kind == "redirect":
+        ex.reply(302, b"", HTML, [("Location", f"/login?next={quote(token, safe='')}")])
+    elif kind == "json":
+        ex.json(400, {"error": "bad token", "echo": token})
+    elif kind == "base64":
+        ex.json(403, {"debug": base64.b64encode(b"ab" + token.encode()).decode()})
+    else:
+        ex.reply(401, f"token {token} refused".encode(), "text/plain")
+
+
 def _echo(ex: Exchange) -> None:
     request = ex.request
     ex.json(200, {
@@ -172,6 +199,16 @@ def _echo(ex: Exchange) -> None:
         "headers": request.headers,
         "body": request.body.decode("utf-8", "replace"),
     })
+
+
+OLD_BUILD = "fe0d0a15ce627498056dc70f7b12d5cffbea81b7"
+NEW_BUILD = "4f2a9c1e7b3d5a6c8e0f1a2b3c4d5e6f7a8b9c0d"
+DEPLOY_OLD_ANSWERS = 3  # a rolling deploy: the old build answers the first polls
+
+
+def _deploying_health(ex: Exchange) -> None:
+    build = OLD_BUILD if ex.hits <= DEPLOY_OLD_ANSWERS else NEW_BUILD
+    ex.json(200, {"ok": True, "db_ok": True, "git_sha": build})
 
 
 def not_found(ex: Exchange) -> None:
@@ -229,4 +266,6 @@ ROUTES: Mapping[str, Route] = {
     "/nested-gzip-bomb": _nested_gzip_bomb,
     "/brotli": _brotli,
     "/echo": _echo,
+    "/echo-everywhere": _echo_everywhere,
+    "/deploying-health": _deploying_health,
 }
