@@ -84,6 +84,9 @@ def health(api: Api, path: str, evidence: Evidence | None = None) -> Callable[[]
     ("/gzip-bomb", "exceeds the 1024 KiB cap"),
     ("/nested-gzip-bomb", "exceeds the 1024 KiB cap"),
     ("/brotli", "content-encoding 'br' was not asked for"),
+    ("/duplicate-ok", "ambiguous body: key 'ok' appears twice in one object"),
+    ("/deep-json", "JSON nested deeper than the parser allows"),
+    ("/nested-json", "JSON nested 81 levels deep (at most 64 are read)"),
 ])
 def test_bad_answers_fail_with_a_reason(target: HostileHttp, path: str, reason: str):
     state, message, elapsed = judge(health(api_for(target.base_url), path))

@@ -192,3 +192,37 @@ def test_check_docstrings_state_the_declared_default(threshold):
     docstrings = _docstrings()
     for item in threshold.items:
         assert threshold.stated in docstrings[item], f"{item} does not say {threshold.stated!r}"
+
+
+# Every value usable as typed, or a usage error before any connection that never echoes it.
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("postgresql://ro:pa/ss#w0rd@db.example:5432/postgres",
+     "must be percent-encoded in a URL: '#' as %23, '/' as %2F"),
+    ("postgresql://ro:pa@ss@db.example:5432/postgres", "'@' as %40"),
+    ("postgresql://ro:100%sure@db.example/postgres", "'%' as %25"),
+    ("postgresql://ro:pw@db.example:port/postgres", "the host or port of the URL cannot be read"),
+    ("db.example:5432/postgres", "is not a URL"),
+    ("postgresql://ro:pw@/postgres", "names no host"),
+])
+def test_a_url_that_cannot_be_used_as_typed_is_refused_naming_what_to_encode(
+    envs: Path, value: str, problem: str
+):
+    with pytest.raises(ConfigError) as info:
+        load_target(envs, "prod", {"OPSMANTIK_DATABASE_URL": value})
+    message = str(info.value)
+    assert message.startswith("OPSMANTIK_DATABASE_URL from the environment")
+    assert problem in message
+    assert "pa/ss" not in message and "100%sure" not in message and "pa@ss" not in message
+
+
+@pytest.mark.parametrize("secret", ["with\nnewline", "tab\there", "café-secret"])
+def test_a_secret_that_cannot_be_sent_in_a_header_is_refused_without_its_value(envs: Path, secret):
+    with pytest.raises(ConfigError, match="OPSMANTIK_WATCHTOWER_SECRET from the environment holds a "
+                                          "control or non-ASCII character") as info:
+        load_target(envs, "prod", {"OPSMANTIK_WATCHTOWER_SECRET": secret})
+    assert secret not in str(info.value)
+
+
+def test_url_passwords_are_secrets_as_typed_and_decoded(envs: Path):
+    assert {"pw$x", "pw%24x"} <= set(load_target(envs, "prod", {}).secrets())
