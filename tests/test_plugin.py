@@ -264,3 +264,14 @@ def test_an_id_built_from_a_secret_is_refused_before_anything_runs(example: Chec
     everything = "\n".join(run.outlines + run.errlines + written) + json.dumps(run.results)
     assert "canary-watchtower-s3cret" not in everything
     assert run.states() == {}
+
+
+def test_findings_and_reasons_are_one_line_without_a_traceback(example: ChecksPytester):
+    html_path, xml_path = example.path / "r.html", example.path / "r.xml"
+    run = example.run("-k", "test_is3 or test_is4", "--html", str(html_path), "--junitxml", str(xml_path))
+    outputs = "\n".join(run.outlines + run.errlines) + html_path.read_text() + xml_path.read_text()
+    assert "ValueError: harness broke (in the check's call; --checks-tracebacks shows where)" in outputs
+    assert 'raise ValueError("harness broke")' not in outputs  # no source line of a traceback
+    assert "assert observed > 0" not in outputs  # the finding, not the assertion's code
+    debugging = example.run("-k", "test_is4", "--checks-tracebacks")
+    assert any('raise ValueError("harness broke")' in line for line in debugging.outlines)
