@@ -115,3 +115,57 @@ def test_the_readme_role_recipes_run_every_read_only_check(
     lacking = {item: m for item, m in run.messages().items() if "CheckerLacksPrivilege" in m}
     assert lacking == {}
     assert {item: s for item, s in run.states().items() if s != "PASS"} == {}, run.messages()
+
+
+# The session's identity (SAFETY.md P26): the role in effect must be the configured login, not a
+# superuser, not a writer; otherwise every database check of the system is UNKNOWN naming it.
+IMPOSTOR = "checks_impostor"
+
+
+@pytest.fixture
+def impostor(sandbox: Sandbox) -> Iterator[str]:
+    """A login whose role in effect is another (as a proxy substituting identity would make it),
+    and which may write a table."""
+    password = secrets.token_urlsafe(18)
+    with sandbox.superuser("opsmantik") as admin:
+        admin.execute(f"CREATE ROLE {IMPOSTOR} LOGIN PASSWORD '{password}'")
+        admin.execute(f"GRANT CONNECT ON DATABASE opsmantik TO {IMPOSTOR}")
+        admin.execute(f"GRANT checks_ro TO {IMPOSTOR}")
+        admin.execute(f"GRANT USAGE ON SCHEMA public TO {IMPOSTOR}")
+        admin.execute(f"GRANT SELECT, INSERT ON public.watchtower_checks TO {IMPOSTOR}")
+    try:
+        yield password
+    finally:
+        with sandbox.superuser("opsmantik") as admin:
+            admin.execute(f"DROP OWNED BY {IMPOSTOR}")
+            admin.execute(f"DROP ROLE {IMPOSTOR}")
+
+
+def run_as(sandbox: Sandbox, pytester: ChecksPytester, url: str):
+    env = [f"OPSMANTIK_DATABASE_URL={url}" if line.startswith("OPSMANTIK_DATABASE_URL=") else line
+           for line in sandbox.env_file.read_text().splitlines()]
+    pytester.env_file("sandbox", "\n".join(env) + "\n")
+    return pytester.run("-m", "partition_drift")
+
+
+def test_a_superuser_session_is_refused(sandbox: Sandbox, sandbox_pytester: ChecksPytester):
+    run = run_as(sandbox, sandbox_pytester, sandbox.superuser_url("opsmantik"))
+    db_items = {item: m for item, m in run.messages().items() if item != "PD-1"}
+    assert set(run.states().values()) == {"UNKNOWN"}
+    assert all("session identity refused" in m and "postgres is a superuser" in m
+               for m in db_items.values()), db_items
+
+
+def test_a_writer_or_substituted_role_is_refused(
+    sandbox: Sandbox, sandbox_pytester: ChecksPytester, impostor: str
+):
+    url = re.sub(r"//checks_ro:[^@]+@", f"//{IMPOSTOR}:{impostor}@", sandbox.checks_ro_url("opsmantik"))
+    run = run_as(sandbox, sandbox_pytester, url)
+    assert run.states()["PD-2"] == "UNKNOWN"
+    assert f"{IMPOSTOR} may write watchtower_checks" in run.messages()["PD-2"]
+    with sandbox.superuser("opsmantik") as admin:  # now a proxy-like swap of the role in effect
+        admin.execute(f"REVOKE INSERT ON public.watchtower_checks FROM {IMPOSTOR}")
+        admin.execute(f"ALTER ROLE {IMPOSTOR} SET role = 'checks_ro'")
+    run = run_as(sandbox, sandbox_pytester, url)
+    assert (f"the role in effect is checks_ro (session user {IMPOSTOR}), not the configured "
+            f"login {IMPOSTOR}") in run.messages()["PD-2"]
