@@ -135,7 +135,7 @@ def broken_targets(sandbox: Sandbox) -> Iterator[dict[str, tuple[str, str, float
             "silent": (with_values(real, OPSMANTIK_DATABASE_URL=re.sub(r":\d+/", f":{silent}/", dsn)),
                        f"{host}:{silent}/opsmantik as checks_ro (stage connect)", 20),
             "wrong_password": (with_values(real, OPSMANTIK_DATABASE_URL=dsn.replace(
-                                   password, "not-the-password-x9")),
+                                   password, "wrong-x9-q7z3k-0")),
                                "password authentication failed for user", 10),
         }
 
@@ -160,11 +160,11 @@ def test_a_broken_target_is_unknown_fast_and_leaks_nothing(
 
 
 def test_the_tripwire_catches_a_leak_the_scrubber_missed(sandbox: Sandbox, sandbox_pytester: ChecksPytester):
-    """Negative control: with report scrubbing switched off, the run must not end green."""
+    """Negative control: with every scrubbing switched off, the run must not end green."""
     conftest = sandbox_pytester.path / "conftest.py"
     conftest.write_text(conftest.read_text() + (
         "\nimport fixtures.redaction\n"
-        "fixtures.redaction.scrub_report = lambda report, redactor: None\n"
+        "fixtures.redaction.Redactor.scrub = lambda self, text: text\n"
     ))
     sandbox_pytester.only_check("test_002_leak.py", 
         "import pytest\n"
