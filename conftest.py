@@ -8,5 +8,8 @@ pytest_plugins = (
     "fixtures.postgres",
     "fixtures.http",
     "fixtures.attestation",
+    "fixtures.deploy",
+    "fixtures.recovery",
+    "fixtures.publish",
     "fixtures.report",
 )
