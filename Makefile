@@ -23,11 +23,12 @@ demo: $(VENV)/.installed system-packages  ## start the sandbox, run every check 
 	$(PY) -m pytest --target sandbox --allow-side-effects || true
 
 test: $(VENV)/.installed system-packages lint  ## the suite's own tests (what CI runs)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n 4
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check fixtures sandbox checks tests conftest.py
 	$(VENV)/bin/mypy
+	$(VENV)/bin/actionlint .github/workflows/canary.yml .github/workflows/post-deploy.yml
 
 check: $(VENV)/.installed  ## make check INCIDENT=partition_drift TARGET=prod
 	$(PY) -m fixtures.supervisor --run-deadline 600 -m $(INCIDENT) --target $(TARGET)

@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from sandbox.errors import SandboxError
 from sandbox.launchsin import SYSTEM as LAUNCHSIN
 from sandbox.opsmantik import SYSTEM as OPSMANTIK
+from sandbox.revenueos import SYSTEM as REVENUEOS
 from sandbox.system import System
+from sandbox.trendspark import SYSTEM as TRENDSPARK
 
-REGISTERED: tuple[System, ...] = (OPSMANTIK, LAUNCHSIN)
+REGISTERED: tuple[System, ...] = (OPSMANTIK, LAUNCHSIN, REVENUEOS, TRENDSPARK)
 SYSTEMS_VARIABLE = "RUNBOOK_SANDBOX_SYSTEMS"
 
 

@@ -214,7 +214,7 @@ def test_metrics_are_prometheus_text(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.parametrize("connection", [
-    "not-a-uuid", str(uuid.uuid4()),
+    "not-a-uuid", "5d1a3c2e-7b4f-4e2a-9c61-0f3b8a7d2e19",  # no such connection (fixed: one id per worker)
     str(tenants.connection("aurora-march-meta").id),  # not Hotmart
     str(tenants.connection("vertice-community-hotmart-old").id),  # inactive
 ])
