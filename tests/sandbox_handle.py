@@ -84,8 +84,9 @@ class Sandbox:
             f"sandbox {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
         return result.stdout
 
-    def up(self) -> str:
-        return self.ok("up", "--env-file", str(self.env_file))
+    def up(self, *options: str) -> str:
+        """`up` writing this handle's env file; `options` such as `--pg-bin DIR`."""
+        return self.ok("up", "--env-file", str(self.env_file), *options)
 
     def fault(self, name: str) -> None:
         self.ok("fault", name)

@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 import stat
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from sandbox import cli, lifecycle
+from sandbox import state as state_file
+from sandbox.binaries import PG_BIN_VARIABLE, WHEEL
 from sandbox.faults import FAULTS
+from sandbox.paths import Home
 from tests.sandbox_handle import Sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -151,3 +156,45 @@ def test_a_stall_stops_traffic_until_healed(sandbox: Sandbox) -> None:
     finally:
         sandbox.heal("ingest_stalled")
     assert sandbox.scalar(last_hour, database=DB) > 100
+
+
+def test_server_binaries_without_the_server_programs_are_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home, named, configured = tmp_path / "home", tmp_path / "named", tmp_path / "configured"
+    named.mkdir()
+    (named / "postgres").touch(mode=0o755)
+    monkeypatch.setenv(PG_BIN_VARIABLE, str(configured))
+    assert cli.main(["up", "--home", str(home), "--pg-bin", str(named)]) == cli.USAGE_ERROR
+    assert capsys.readouterr().err == (  # the option wins over the variable
+        f"sandbox: error: --pg-bin {named}: no initdb, pg_ctl there (a PostgreSQL server's bin "
+        "directory holds initdb, pg_ctl, postgres, e.g. /usr/lib/postgresql/15/bin)\n")
+    assert cli.main(["up", "--home", str(home)]) == cli.USAGE_ERROR
+    assert capsys.readouterr().err.startswith(
+        f"sandbox: error: ${PG_BIN_VARIABLE} {configured}: no initdb, pg_ctl, postgres there")
+    assert not home.exists()  # refused before anything was made
+
+
+def test_a_home_of_the_format_before_the_binaries_were_recorded_ran_on_the_wheel(
+    tmp_path: Path,
+) -> None:
+    home = Home.at(tmp_path)
+    home.state.write_text('{"format": 2, "superuser_password": "x", "checks_ro_password": "y",'
+                          ' "pg_port": 5432, "ports": {}, "systems": {}, "created_at": ""}')
+    assert state_file.load(home).pg_bin == ""
+    status = lifecycle.status(home).lines
+    assert status[1] == (f"postgres: not running, 127.0.0.1:5432, PostgreSQL from {WHEEL}, "
+                         f"pg_stat_statements not preloaded, log {home.pg_log}")
+
+
+def test_the_session_sandbox_records_its_server_and_preloads_statement_statistics(
+    sandbox: Sandbox,
+) -> None:
+    state = sandbox.state
+    assert state.pg_bin and state.pg_version and state.pg_preloaded == ["pg_stat_statements"]
+    line = status_lines(sandbox)[1]
+    assert f"PostgreSQL {state.pg_version} from {state.pg_bin}, pg_stat_statements preloaded" in line
+    settings = ("SELECT current_setting('shared_preload_libraries'),"
+                " current_setting('pg_stat_statements.track'), current_setting('track_io_timing')")
+    with sandbox.superuser("postgres") as conn:
+        assert conn.execute(settings).fetchone() == ("pg_stat_statements", "top", "on")

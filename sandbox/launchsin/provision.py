@@ -14,6 +14,7 @@ from sandbox.system import Context
 SERVICE_ROLE = "launchsin_service"  # what the app, the traffic and the DLQ worker write with
 # Supabase's role for signed-in users; the checks switch to it to see what a user sees.
 USER_ROLE = "authenticated"
+GRANT_OPTIONS_SINCE = 160000  # server_version_num of PostgreSQL 16 (GRANT ... WITH INHERIT/SET)
 # Schema before the bulk load, unique key and indexes after it (as pg_restore orders them).
 BEFORE_DATA = ("schema.sql", "dlq_columns.sql", "policies.sql")
 AFTER_DATA = ("indexes.sql", "grants.sql")
@@ -69,10 +70,19 @@ def _ensure_user_role(ctx: Context) -> None:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (USER_ROLE,)).fetchone():
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOINHERIT").format(
                 sql.Identifier(USER_ROLE)))
-        # SET only: checks_ro may switch to the role inside its read-only transaction, but does
-        # not inherit its privileges.
-        conn.execute(sql.SQL("GRANT {} TO {} WITH INHERIT FALSE, SET TRUE").format(
-            sql.Identifier(USER_ROLE), sql.Identifier(CHECKS_ROLE)))
+        _grant_set_only(conn)
+
+
+def _grant_set_only(conn: db.Connection) -> None:
+    """SET only: checks_ro may switch to the role inside its read-only transaction, but does not
+    inherit its privileges. Grant options came with PostgreSQL 16; before, inheritance is the
+    member's attribute, so 15 gets the README's older form (checks_ro has no other membership)."""
+    role, member = sql.Identifier(USER_ROLE), sql.Identifier(CHECKS_ROLE)
+    if conn.info.server_version >= GRANT_OPTIONS_SINCE:
+        conn.execute(sql.SQL("GRANT {} TO {} WITH INHERIT FALSE, SET TRUE").format(role, member))
+        return
+    conn.execute(sql.SQL("GRANT {} TO {}").format(role, member))
+    conn.execute(sql.SQL("ALTER ROLE {} NOINHERIT").format(member))
 
 
 def _build(conn: db.Connection, hotmart_key: str) -> int:
