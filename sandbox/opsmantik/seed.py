@@ -25,14 +25,15 @@ SITE_ROWS = """
     ON CONFLICT (id) DO NOTHING
 """
 
-# One row per planned visit, newest first, about SPACING apart between `since` and `until`.
+# One row per planned visit, newest first, about SPACING apart between `since` and `until`. Ids
+# from md5 of random(), so a load after setseed() gives the same rows every time.
 PLAN = """
     CREATE TEMP TABLE seed_visit ON COMMIT DROP AS
-    SELECT gen_random_uuid() AS id,
+    SELECT md5(%(until)s::text || i || random())::uuid AS id,
            (%(sites)s::uuid[])[1 + (i %% cardinality(%(sites)s::uuid[]))] AS site_id,
            %(until)s::timestamptz - i * %(spacing)s::interval
                - random() * %(spacing)s::interval * 0.8 AS created_at,
-           1 + floor(random() * 4)::int AS event_count,
+           1 + floor(random() * %(most_events)s)::int AS event_count,
            i %% %(gclid_share)s = 0 AS paid,
            i
     FROM generate_series(
@@ -69,7 +70,8 @@ EVENTS = """
            'https://' || s.domain || pg_temp.pick(%(pages)s, v.i),
            CASE WHEN k = v.event_count AND v.paid THEN 'conversion' ELSE 'interaction' END,
            CASE WHEN k = 1 THEN 'page_view' ELSE pg_temp.pick(%(actions)s, v.i + k) END,
-           'step ' || k, least(v.created_at + k * interval '7 seconds', now()), gen_random_uuid()
+           'step ' || k, least(v.created_at + k * interval '7 seconds', now()),
+           md5(v.id::text || k)::uuid
     FROM seed_visit v
     JOIN public.sites s ON s.id = v.site_id
     CROSS JOIN LATERAL generate_series(1, v.event_count) AS k
@@ -77,7 +79,8 @@ EVENTS = """
 
 SIGNALS = """
     INSERT INTO public.processed_signals (event_id, received_at, site_id, status)
-    SELECT gen_random_uuid(), v.created_at, v.site_id, 'processed' FROM seed_visit v
+    SELECT md5(v.id::text || 'signal')::uuid, v.created_at, v.site_id, 'processed'
+    FROM seed_visit v
 """
 
 PICK = """
@@ -104,12 +107,15 @@ def ensure_sites(conn: db.Connection) -> None:
                                  "domain": site.domain, "name": site.name})
 
 
-def fill(conn: db.Connection, since: datetime, until: datetime) -> int:
-    """Insert visits between two instants (sessions, events, processed signals); return how many."""
-    if until - since < SPACING:
+def fill(conn: db.Connection, since: datetime, until: datetime, *,
+         spacing: timedelta = SPACING, most_events: int = 4) -> int:
+    """Insert visits between two instants (sessions, events, processed signals), one per
+    `spacing` with 1 to `most_events` events each; return how many."""
+    if until - since < spacing:
         return 0
     params = {
-        "since": since, "until": until, "spacing": SPACING, "gclid_share": visitors.GCLID_SHARE,
+        "since": since, "until": until, "spacing": spacing, "most_events": most_events,
+        "gclid_share": visitors.GCLID_SHARE,
         "sites": [site.id for site in visitors.SITES], "pages": list(visitors.PAGES),
         "devices": list(visitors.DEVICES), "systems": list(visitors.OPERATING_SYSTEMS),
         "browsers": list(visitors.BROWSERS), "cities": list(visitors.CITIES),
