@@ -49,11 +49,17 @@ select count(*) as signals,
 from public.processed_signals
 where received_at >= now() - interval '60 minutes'
 """
+# One month key per probe: each max() becomes a backward read of the top of that month's
+# (created_month, created_at) index, whatever the month holds. Next month is included because
+# a drifted session may carry it.
 NEWEST_SESSION = """
-select max(created_at) as newest,
-       extract(epoch from now() - max(created_at)) / 60.0 as minutes_since_newest
-from public.sessions
-where created_month >= (date_trunc('month', now() at time zone 'UTC') - interval '1 month')::date
+select max(newest) as newest, extract(epoch from now() - max(newest)) / 60.0 as minutes_since_newest
+from unnest(array[-1, 0, 1]) as step(months)
+cross join lateral (
+    select max(s.created_at) as newest from public.sessions s
+    where s.created_month = (date_trunc('month', now() at time zone 'UTC')
+                             + make_interval(months => step.months))::date
+) per_month
 """
 SELECT_ONE = "select 1 as answered"
 
