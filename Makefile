@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TARGET ?= sandbox
 INCIDENT ?= ingest_stalled
 
-.PHONY: demo test lint check sandbox sandbox-down bench clean system-packages
+.PHONY: demo test lint check sandbox sandbox-down bench bench-scale clean system-packages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ sandbox-down: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/time_to_verdict.py
+
+# Every check's cost at production volume (SCALE=0.1 loads a tenth), on PostgreSQL 18 and 15.
+bench-scale: $(VENV)/.installed system-packages
+	$(PY) -m bench.scale $(if $(SCALE),--scale $(SCALE))
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json

@@ -124,6 +124,8 @@ FILL = """
                d.ingested_at
         FROM ref d
         WHERE NOT d.dead
+        -- In arrival order, as live traffic fills the heap: rows of all connections interleaved.
+        ORDER BY d.ingested_at
     ), letters AS (
         INSERT INTO public.dlq_events (id, connection_id, payload_json, error_message, status,
                                        retry_count, created_at, updated_at, error_class,
@@ -140,6 +142,7 @@ FILL = """
                                          + (60 + 240 * random()) * interval '1 second'
                                          AS retry_at) r
               WHERE delivery.dead) d
+        ORDER BY d.ingested_at
     )
     SELECT count(*) FROM delivery
 """
