@@ -11,7 +11,7 @@ import pytest
 
 from checks.opsmantik import SESSIONS_SINCE, VERIFY_TRIGGERS, trigger_problems
 from fixtures.contract import assert_contract
-from fixtures.evidence import Evidence
+from fixtures.evidence import TEXT_CHARS, Evidence
 from fixtures.http import Api
 from fixtures.postgres import Connections, ReadOnlyDB
 from fixtures.settings import SystemSettings
@@ -34,8 +34,8 @@ select count(*) as dlq_rows, count(distinct site_id) as sites, max(received_at) 
 from public.sync_dlq
 where received_at >= now() - interval '60 minutes'
 """
-DLQ_LAST_HOUR_BY_STAGE = """
-select stage, left(error, 120) as error, count(*) as dlq_rows
+DLQ_LAST_HOUR_BY_STAGE = f"""
+select left(stage, {TEXT_CHARS}) as stage, left(error, 120) as error, count(*) as dlq_rows
 from public.sync_dlq
 where received_at >= now() - interval '60 minutes'
 group by stage, left(error, 120)

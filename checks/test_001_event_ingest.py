@@ -15,11 +15,11 @@ import pytest
 
 from fixtures.contract import assert_contract
 from fixtures.errors import DatabaseUnavailable
-from fixtures.evidence import Evidence
+from fixtures.evidence import SAMPLE_ROWS, TEXT_CHARS, Evidence
 from fixtures.http import Api
 from fixtures.postgres import Connections, ReadOnlyDB
 from fixtures.settings import SystemSettings
-from fixtures.verdicts import CheckFailed, Limit, at_least, at_most, none_found, something
+from fixtures.verdicts import CheckFailed, Limit, at_least, at_most, excerpt, none_found, something
 
 pytestmark = [pytest.mark.event_ingest, pytest.mark.system("launchsin")]
 
@@ -42,8 +42,9 @@ where c.is_active
 # Existence, not a count: the probe stops at the connection's newest event in the window.
 BOUNDED_BY_EVENT_TIME = ("events of the window counted per active connection among those dated "
                          "at most an hour before it began (exact with an index on ingested_at)")
-DELIVERED_PER_ACTIVE_CONNECTION_24H = """
-select c.id, c.name, c.type, exists (
+DELIVERED_PER_ACTIVE_CONNECTION_24H = f"""
+select c.id, left(c.name, {TEXT_CHARS}) as name, length(c.name) as name_chars,
+       left(c.type, {TEXT_CHARS}) as type, exists (
     select 1 from public.canonical_events e
     where e.source_connection_id = c.id
       and e.event_time >= now() - interval '25 hours' and e.ingested_at >= now() - interval '24 hours'
@@ -53,8 +54,9 @@ where c.is_active
 order by delivered, c.name
 limit 500
 """
-LAG_PER_ACTIVE_CONNECTION = """
-select c.id, c.name, c.type,
+LAG_PER_ACTIVE_CONNECTION = f"""
+select c.id, left(c.name, {TEXT_CHARS}) as name, length(c.name) as name_chars,
+       left(c.type, {TEXT_CHARS}) as type,
        extract(epoch from now() - latest.event_time) / 60.0 as lag_minutes
 from public.source_connections c
 left join lateral (
@@ -71,8 +73,9 @@ limit 500
 # would read the whole day. Only a connection whose recent arrivals are all backfills dated
 # behind its newest events could look more silent than it is.
 NEWEST_DATED_EVENTS = 20
-SILENCE_PER_ACTIVE_CONNECTION = """
-select c.id, c.name, c.type,
+SILENCE_PER_ACTIVE_CONNECTION = f"""
+select c.id, left(c.name, {TEXT_CHARS}) as name, length(c.name) as name_chars,
+       left(c.type, {TEXT_CHARS}) as type,
        extract(epoch from now() - newest.ingested_at) / 60.0 as silent_minutes
 from public.source_connections c
 left join lateral (
@@ -100,8 +103,9 @@ where n.nspname = 'public' and c.relname = 'canonical_events' and con.contype in
 DEDUP_COLUMNS = ["idempotency_key", "source_connection_id"]
 # Only run when the unique key is missing or not validated (with it, PostgreSQL itself refuses
 # a repeat): per connection, a day of its events, grouped by key.
-REPEATED_KEYS_24H = """
-select c.id as source_connection_id, repeated.idempotency_key, repeated.copies
+REPEATED_KEYS_24H = f"""
+select c.id as source_connection_id,
+       left(repeated.idempotency_key, {TEXT_CHARS}) as idempotency_key, repeated.copies
 from public.source_connections c
 cross join lateral (
     select e.idempotency_key, count(*) as copies from public.canonical_events e
@@ -122,22 +126,26 @@ select (select count(*) from public.dlq_events
        delivered.events
 from (""" + EVENTS_LAST_HOUR + """) delivered
 """
-DLQ_CLASSES_24H = """
-select error_class, count(*) as dlq_rows, min(left(last_error_message, 160)) as sample_message
+DLQ_CLASSES_24H = f"""
+select left(error_class, {TEXT_CHARS}) as error_class, length(error_class) as error_class_chars,
+       count(*) as dlq_rows, min(left(last_error_message, 160)) as sample_message
 from public.dlq_events
 where created_at >= now() - interval '24 hours'
 group by error_class
 order by dlq_rows desc
 limit 20
 """
-EXPECTED_CONNECTIONS = """
-select id::text as id, name, type, is_active from public.source_connections
+EXPECTED_CONNECTIONS = f"""
+select id::text as id, left(name, {TEXT_CHARS}) as name, length(name) as name_chars,
+       left(type, {TEXT_CHARS}) as type, is_active
+from public.source_connections
 where id = any(%(ids)s::uuid[])
 """
-HOTMART_HOTTOK_PRESENCE = """
+HOTMART_HOTTOK_PRESENCE = f"""
 select count(*) as hotmart_active,
        count(*) filter (where not coalesce(config_json ? 'hotmart_secret', false)) as without_hottok,
-       array_agg(name) filter (where not coalesce(config_json ? 'hotmart_secret', false)) as names
+       (array_agg(left(name, {TEXT_CHARS}))
+            filter (where not coalesce(config_json ? 'hotmart_secret', false)))[:{SAMPLE_ROWS}] as names
 from public.source_connections
 where is_active and type = 'hotmart'
 """
@@ -153,8 +161,8 @@ INSERT_FAILURES_LAST_HOUR = """
 select count(*) as insert_failed from public.dlq_events
 where error_class = 'INSERT_FAILED' and created_at >= now() - interval '1 hour'
 """
-OVERDUE_RETRIES = """
-select id, connection_id, error_class, next_retry_at,
+OVERDUE_RETRIES = f"""
+select id, connection_id, left(error_class, {TEXT_CHARS}) as error_class, next_retry_at,
        round(extract(epoch from now() - next_retry_at) / 60.0, 1) as overdue_minutes
 from public.dlq_events
 where status = 'pending' and next_retry_at < now() - make_interval(secs => %(grace)s)
@@ -190,7 +198,7 @@ def exempt(system_settings: SystemSettings) -> set[str]:
 
 
 def label(row: dict[str, Any]) -> str:
-    return f"{row['name']} ({row['type']}, {row['id']})"
+    return f"{excerpt(row['name'], row['name_chars'])} ({excerpt(row['type'])}, {row['id']})"
 
 
 def unique_key_problem(db: ReadOnlyDB, evidence: Evidence) -> str | None:
@@ -324,7 +332,7 @@ def test_ei7_dlq_rate_within_thresholds(
 def test_ei8_dlq_error_classes_known(db: ReadOnlyDB, evidence: Evidence) -> None:
     """EI-8: Every DLQ error class of the last 24 hours is a known one."""
     classes = db.rows(DLQ_CLASSES_24H)
-    unknown = [f"{r['error_class']!r} x{r['dlq_rows']}" for r in classes
+    unknown = [f"{excerpt(r['error_class'], r['error_class_chars'])!r} x{r['dlq_rows']}" for r in classes
                if r["error_class"] not in KNOWN_DLQ_CLASSES]
     evidence.value("DLQ error classes in 24 h", len(classes), expected=f"within {KNOWN_DLQ_CLASSES}",
                    source="the classes LaunchSin's webhook code writes")
