@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from fixtures.connecting import connect
 from fixtures.errors import DatabaseUnavailable
-from fixtures.postgres import connect
 from fixtures.settings import Budget
 from tests.hostile import refused_port, silent_listener
 

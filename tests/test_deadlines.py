@@ -16,15 +16,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fixtures.connecting import APPLICATION_NAME, connect
 from fixtures.errors import DatabaseUnavailable, DeadlineExceeded
 from fixtures.evidence import Evidence
-from fixtures.postgres import (
-    APPLICATION_NAME,
-    Connections,
-    ReadOnlyDB,
-    connect,
-    open_guarded_transaction,
-)
+from fixtures.postgres import Connections, ReadOnlyDB, open_guarded_transaction
 from fixtures.settings import Budget, load_target
 from fixtures.waiting import Deadline
 from tests.conftest import ChecksPytester

@@ -18,9 +18,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fixtures.connecting import APPLICATION_NAME, check_deadline
 from fixtures.errors import DeadlineExceeded
 from fixtures.evidence import Evidence
-from fixtures.postgres import APPLICATION_NAME, Connections, check_deadline, open_guarded_transaction
+from fixtures.postgres import Connections, open_guarded_transaction
 from fixtures.settings import Budget, load_target
 from fixtures.waiting import Deadline
 from tests.conftest import ChecksPytester

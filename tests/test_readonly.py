@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from fixtures.connecting import APPLICATION_NAME, Connection, connect
 from fixtures.errors import (
     CheckerLacksPrivilege,
     DatabaseUnavailable,
@@ -20,14 +21,7 @@ from fixtures.errors import (
     UnsafeOperation,
 )
 from fixtures.evidence import Evidence
-from fixtures.postgres import (
-    APPLICATION_NAME,
-    Connection,
-    ReadOnlyDB,
-    _assert_guards,
-    connect,
-    open_guarded_transaction,
-)
+from fixtures.postgres import ReadOnlyDB, _assert_guards, open_guarded_transaction
 from fixtures.settings import Budget
 from tests.sandbox_handle import Sandbox
 
@@ -170,7 +164,8 @@ def test_a_locked_table_is_a_lock_timeout_not_a_wait(sandbox: Sandbox, conn: Con
 
 KILLED_RUNNER = """
 import sys, time
-from fixtures.postgres import connect, open_guarded_transaction
+from fixtures.connecting import connect
+from fixtures.postgres import open_guarded_transaction
 from fixtures.settings import Budget
 budget = Budget(idle_in_transaction_timeout=2.0)
 conn = connect(sys.argv[1], budget)

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fixtures.postgres import APPLICATION_NAME
+from fixtures.connecting import APPLICATION_NAME
 from tests.conftest import ChecksPytester
 from tests.hostile import refused_port, silent_listener
 from tests.sandbox_handle import Sandbox
