@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fixtures.contract import assert_contract
-from fixtures.errors import DatabaseUnavailable
+from fixtures.errors import RefusedAsUser
 from fixtures.evidence import SAMPLE_ROWS, TEXT_CHARS, Evidence
 from fixtures.http import Api
 from fixtures.postgres import Connections, ReadOnlyDB
@@ -400,7 +400,7 @@ def test_ei13_rls_member_sees_events_nonmember_none(
     for who, user in (("member", member), ("non-member", outsider)):
         try:
             rows = db.rows_as(role, {"sub": user, "role": role}, PROJECT_EVENTS_24H, project)
-        except DatabaseUnavailable as exc:
+        except RefusedAsUser as exc:
             raise CheckFailed(f"querying as the {who} fails, so users see an error: {exc}") from None
         seen[who] = rows[0]["events"]
         evidence.value(f"events visible to the {who}", seen[who],

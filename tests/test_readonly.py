@@ -18,6 +18,7 @@ from fixtures.errors import (
     CheckerLacksPrivilege,
     DatabaseUnavailable,
     GuardNotInEffect,
+    RefusedAsUser,
     UnsafeOperation,
 )
 from fixtures.evidence import Evidence
@@ -198,3 +199,26 @@ def test_a_killed_runner_leaves_no_transaction_behind(sandbox: Sandbox):
                 break
             time.sleep(0.1)
     assert left == (0,)
+
+
+@pytest.fixture
+def as_user_db(sandbox: Sandbox) -> Iterator[ReadOnlyDB]:
+    """A guarded transaction on LaunchSin, whose checks_ro may act as `authenticated`."""
+    connection = connect(sandbox.checks_ro_url("launchsin"), BUDGET)
+    open_guarded_transaction(connection, BUDGET)
+    yield ReadOnlyDB(connection, Evidence("test"), BUDGET)
+    connection.close()
+
+
+def test_a_refusal_met_as_the_user_is_told_apart_from_a_timeout(as_user_db: ReadOnlyDB):
+    """EI-13 reads a refusal as the user's experience (a finding); a timeout stays UNKNOWN."""
+    claims = {"sub": "00000000-0000-0000-0000-000000000000", "role": "authenticated"}
+    with pytest.raises(RefusedAsUser, match="as authenticated, PostgreSQL refuses: permission denied"):
+        as_user_db.rows_as("authenticated", claims, "select count(*) as users from auth.users")
+
+
+def test_a_timeout_as_the_user_is_not_a_refusal(as_user_db: ReadOnlyDB):
+    claims = {"sub": "00000000-0000-0000-0000-000000000000", "role": "authenticated"}
+    with pytest.raises(DatabaseUnavailable, match="query timed out") as raised:
+        as_user_db.rows_as("authenticated", claims, "select pg_sleep(10) as slept")
+    assert not isinstance(raised.value, RefusedAsUser)
