@@ -202,6 +202,8 @@ def test_check_docstrings_state_the_declared_default(threshold):
     ("postgresql://ro:pa@ss@db.example:5432/postgres", "'@' as %40"),
     ("postgresql://ro:100%sure@db.example/postgres", "'%' as %25"),
     ("postgresql://ro:pw@db.example:port/postgres", "the host or port of the URL cannot be read"),
+    ("postgresql://ro:pw@db1.example:5432,db2.example:port/postgres",
+     "the host or port of the URL cannot be read"),
     ("db.example:5432/postgres", "is not a URL"),
     ("postgresql://ro:pw@/postgres", "names no host"),
 ])
@@ -214,6 +216,12 @@ def test_a_url_that_cannot_be_used_as_typed_is_refused_naming_what_to_encode(
     assert message.startswith("OPSMANTIK_DATABASE_URL from the environment")
     assert problem in message
     assert "pa/ss" not in message and "100%sure" not in message and "pa@ss" not in message
+
+
+def test_a_database_url_with_several_hosts_a_port_each_is_accepted(envs: Path):
+    url = "postgresql://ro:pw@db1.example:5432,db2.example:6543/postgres"
+    settings = load_target(envs, "prod", {"OPSMANTIK_DATABASE_URL": url})
+    assert settings.system("opsmantik").database_url.value == url
 
 
 @pytest.mark.parametrize("secret", ["with\nnewline", "tab\there", "café-secret"])
