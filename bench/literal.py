@@ -1,6 +1,7 @@
 """The runbooks' own SQL for the items it serves, as an engineer would paste it during the incident.
 
-Only items for which a runbook gives SQL are here; prose-only items have no literal form. The
+Runbooks 000 to 002 give SQL for the items here; 003 and 004 are in bench/volume/literal_*.py,
+with the items their runbooks describe only in prose marked (FROM_PROSE). The
 text follows the runbooks' queries clause for clause (their placeholders, 'conn_123' and
 'proj_123', become parameters filled from the target's settings); the benchmark runs each on the
 same data as the suite's checks and compares the buffers they touch.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from bench.volume import literal_revenueos, literal_trendspark
 
 RUNBOOK_SYSTEM = {"000": "opsmantik", "001": "launchsin", "002": "opsmantik",
                   "003": "revenueos", "004": "trendspark"}
@@ -54,7 +57,11 @@ LITERAL: dict[str, dict[str, str]] = {
                 "join pg_class c on c.oid = t.tgrelid where not t.tgisinternal "
                 "and c.relname in ('sessions', 'events') order by c.relname, tgname",
     },
+    "003": literal_revenueos.LITERAL,
+    "004": literal_trendspark.LITERAL,
 }
+# Items whose runbook says what to look at without giving SQL: the query that prose leads to.
+FROM_PROSE = {"003": literal_revenueos.FROM_PROSE, "004": literal_trendspark.FROM_PROSE}
 
 
 def literal_params(runbook: str, env: Mapping[str, str]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from bench.literal import LITERAL, RUNBOOK_SYSTEM, literal_params
+from bench.literal import FROM_PROSE, LITERAL, RUNBOOK_SYSTEM, literal_params
 from bench.volume import loader
 from sandbox.paths import Home
 from sandbox.postgres import Cluster
@@ -235,7 +235,7 @@ def literal_blocks(box: Sandbox) -> dict[str, dict[str, int]]:
                 plan = None
                 for _ in range(2):
                     row = conn.execute(f"explain (analyze, buffers, format json) {statement}",
-                                       params).fetchone()
+                                       params or None).fetchone()
                     assert row is not None
                     plan = row[0][0]["Plan"]
                 assert plan is not None
@@ -286,6 +286,7 @@ def runbooks_table(scaled: dict[str, dict[str, Any]],
                    if c["runbook"] == runbook and c["item"] in items)
         theirs = sum(items.values())
         rows.append({"runbook": runbook, "items": sorted(items, key=_item_order),
+                     "items_from_prose": sorted(FROM_PROSE.get(runbook, ()), key=_item_order),
                      "project_blocks": ours, "literal_blocks": theirs,
                      "literal_over_project": round(theirs / ours, 1) if ours else None})
     return rows

@@ -1,5 +1,6 @@
-"""RevenueOS facts runbook 003's checks share: which column set `external_events_raw` has, the
-per-provider freshness windows, and judging a share that must stay high.
+"""RevenueOS facts runbook 003's checks share: which column set `external_events_raw` has, how
+much of the tables without a time index the checks read, the per-provider freshness windows, and
+judging a share that must stay high.
 
 `external_events_raw` exists in two shapes. A replay of the migrations gives saas_core's
 (`payload_json`, `external_event_id`, `error_text`); the data truth layer's migration meant
@@ -16,10 +17,74 @@ from psycopg import sql
 
 from fixtures.contract import Catalog
 from fixtures.errors import NotEvaluated, SchemaMismatch
-from fixtures.evidence import Evidence
+from fixtures.evidence import TEXT_CHARS, Evidence
+from fixtures.postgres import ReadOnlyDB
 from fixtures.verdicts import CheckFailed
 
 RAW = "external_events_raw"
+
+# Upstream indexes none of the columns the checks' windows are on: external_events_raw's
+# received_at and status, external_events' received_at, jobs_queue's created_at (its poll index
+# covers only queued and running jobs), dunning_logs' sent_at. A window over such a table is a
+# scan of all of it, which grows with every day of history. These tables are written in arrival
+# order (a row is inserted, updated within seconds, then left alone), so their newest rows lie in
+# their last pages. A table of up to twice TAIL_PAGES is read whole (the sandbox's at its default
+# volume, a young deployment's: exact); a larger one only its last TAIL_PAGES (a TID range scan),
+# at production's pace (bench/volume/revenueos.py) about 1.7 days of raw events, 3.2 days of
+# legacy events, 2.1 days of jobs and 9 days of dunning messages. Each check notes how far back
+# its pages reached; the README names the indexes that would make them exact. A table whose old
+# pages were emptied and refilled (a mass delete, a rewrite) breaks the arrival order, and a row
+# stored there is not seen.
+TAIL_PAGES = {RAW: 1536, "external_events": 2048, "jobs_queue": 1536, "dunning_logs": 96}
+TIME_COLUMN = {RAW: "received_at", "external_events": "received_at", "jobs_queue": "created_at",
+               "dunning_logs": "sent_at"}
+# RO-4's windows are hours: it reads the last RECENT_PAGES pages (about 14 hours at production's
+# pace) and reads back as far as the others only when those leave a provider silent or an
+# integration not healthy, so a healthy run stays cheap.
+RECENT_PAGES = 512
+
+
+def _first_page(table: str, pages: int | None) -> str:
+    """SQL for the first page read of the table: of its last `pages`, when given; else 0 (all of
+    it) up to twice TAIL_PAGES, and where its last TAIL_PAGES start beyond."""
+    size = f"(pg_relation_size('public.{table}') / current_setting('block_size')::int)"
+    if pages is not None:
+        return f"greatest({size} - {pages}, 0)"
+    last = TAIL_PAGES[table]
+    return f"(case when {size} <= {2 * last} then 0 else {size} - {last} end)"
+
+
+def tail(table: str, pages: int | None = None) -> str:
+    """SQL for the row id where the pages a check reads of the table start (see _first_page):
+    `ctid >= tail(...)` reads only them, whatever the table's size."""
+    return f"(select ('(' || {_first_page(table, pages)} || ',0)')::tid)"
+
+
+# The table's size, where the pages read start, and the oldest row on the first of them: how
+# far back the check reached.
+REACH = """
+select pg_relation_size('public.{table}') / current_setting('block_size')::int as pages,
+       {first} as first_page,
+       (select min(t.{column}) from public.{table} t
+        where t.ctid >= (select ('(' || {first} || ',0)')::tid)
+          and t.ctid < (select ('(' || ({first}) + 1 || ',0)')::tid)) as since
+"""
+
+
+def note_reach(db: ReadOnlyDB, evidence: Evidence, table: str, pages: int | None = None,
+               index: str | None = None) -> None:
+    """Say how much of the table the check read (as `tail` bounds it), when it read less than all
+    of it, and which index would make the check exact (`index`, its columns; by default the
+    table's time column)."""
+    column = TIME_COLUMN[table]
+    found = db.one(REACH.format(table=table, column=column, first=_first_page(table, pages)))
+    if found["first_page"] == 0:
+        return
+    index = index or column
+    since = f"rows since {found['since']:%Y-%m-%d %H:%M} UTC" if found["since"] else "its newest rows"
+    evidence.note(f"{table} has no index on ({index}) upstream: read its last "
+                  f"{found['pages'] - found['first_page']} of {found['pages']} pages ({since}), "
+                  f"where new rows land; an index on {table} ({index}) would make this exact")
 
 
 @dataclass(frozen=True)
@@ -77,8 +142,19 @@ def raw_columns(catalog: Catalog, evidence: Evidence) -> RawColumns:
 
 
 def with_raw(query: str, columns: RawColumns) -> sql.Composed:
-    """A query naming `{event_id}` and `{error}` of `external_events_raw r`."""
-    return sql.SQL(query).format(event_id=columns.event_id, error=columns.error)
+    """A query naming `{event_id}` and `{error}` of `external_events_raw r`, `{text_chars}`,
+    the most of any text it selects (TEXT_CHARS), and `{raw_tail}` / `{recent_tail}`, where the
+    table's last TAIL_PAGES / RECENT_PAGES pages start."""
+    return sql.SQL(query).format(event_id=columns.event_id, error=columns.error,
+                                 text_chars=sql.Literal(TEXT_CHARS), raw_tail=sql.SQL(tail(RAW)),
+                                 recent_tail=sql.SQL(tail(RAW, RECENT_PAGES)))
+
+
+def last_pages(query: str, pages: int | None = None) -> sql.Composed:
+    """The query with `{raw_tail}` and `{legacy_tail}` where external_events_raw's and
+    external_events' last `pages` pages start (each table's TAIL_PAGES by default)."""
+    return sql.SQL(query).format(raw_tail=sql.SQL(tail(RAW, pages)),
+                                 legacy_tail=sql.SQL(tail("external_events", pages)))
 
 
 def provider_windows(value: str | None, default: float, variable: str) -> dict[str, float]:
