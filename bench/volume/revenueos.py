@@ -261,13 +261,7 @@ def load(conn: psycopg.Connection[Any], scale: float, seed: int) -> dict[str, in
 
 def _raw_history(conn: psycopg.Connection[Any]) -> sql.Composed:
     """The raw rows in whichever column set the table has (as seed.fill writes them)."""
-    columns = raw.column_set(conn)
-    extra = columns == raw.DATA_TRUTH
-    return sql.SQL(RAW_HISTORY).format(
-        event_id=columns.ident("event_id"), payload=columns.ident("payload"),
-        headers=columns.ident("headers"), error=columns.ident("error"),
-        extra_columns=sql.SQL(", project_id, signature_valid" if extra else ""),
-        extra_values=sql.SQL(", d.project_id, NOT d.ignored" if extra else ""))
+    return raw.insert(RAW_HISTORY, raw.column_set(conn), ", d.project_id, NOT d.ignored")
 
 
 def _providers(scale: float) -> dict[str, list[Any]]:

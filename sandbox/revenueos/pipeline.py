@@ -149,12 +149,7 @@ class RawWriter:
 
     @staticmethod
     def _raw(columns: ColumnSet) -> sql.Composed:
-        extra = columns == raw.DATA_TRUTH
-        return sql.SQL(RAW).format(
-            event_id=columns.ident("event_id"), payload=columns.ident("payload"),
-            headers=columns.ident("headers"), error=columns.ident("error"),
-            extra_columns=sql.SQL(", project_id, signature_valid" if extra else ""),
-            extra_values=sql.SQL(", %(project)s, %(valid)s" if extra else ""))
+        return raw.insert(RAW, columns, ", %(project)s, %(valid)s")
 
 
 def run_jobs(conn: db.Connection, limit: int = BATCH, lag: timedelta = timedelta(0)) -> int:

@@ -58,3 +58,15 @@ def column_set(conn: db.Connection) -> ColumnSet:
 def marked(columns: ColumnSet) -> sql.Composed:
     """The condition for rows a fault wrote (their payload carries its name)."""
     return sql.SQL("{} ? 'sandbox_fault'").format(columns.ident("payload"))
+
+
+def insert(query: str, columns: ColumnSet, extra_values: str) -> sql.Composed:
+    """An INSERT into external_events_raw written with `{event_id}`, `{payload}`, `{headers}`,
+    `{error}`, `{extra_columns}` and `{extra_values}`, in the table's own column set: the data
+    truth layer's also has project_id and signature_valid, given by `extra_values`."""
+    extra = columns == DATA_TRUTH
+    return sql.SQL(query).format(
+        event_id=columns.ident("event_id"), payload=columns.ident("payload"),
+        headers=columns.ident("headers"), error=columns.ident("error"),
+        extra_columns=sql.SQL(", project_id, signature_valid" if extra else ""),
+        extra_values=sql.SQL(extra_values if extra else ""))
