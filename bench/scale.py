@@ -10,11 +10,12 @@ healthy traffic running:
 1. at default volume, warm: each check's shared buffers hit + read and server time, summed over
    the statements the checker's roles ran (pg_stat_statements, reset around each check by the
    `bench.statements` plugin), the median of `--runs` whole-suite runs after a warm-up run;
-   and each incident marker's whole-process wall time (median of `--runs`, interleaved);
+   each incident marker's whole-process wall time (median of `--runs`, interleaved), and how long
+   `up` takes on the running sandbox (each system's catch-up on its traffic);
 2. loads production volume through the sandbox's superuser (bench/volume/<system>.py);
 3. cold: PostgreSQL restarted and the OS page cache dropped, then one whole-suite run: the
    first check to touch an index pays its reads, as in the first incident run after a restart;
-4. warm again, and the markers' wall time, at production volume;
+4. `up` again, then warm again, and the markers' wall time, at production volume;
 5. the runbooks' own literal SQL for the same items (bench/literal.py) on the same data, with
    EXPLAIN (ANALYZE, BUFFERS) as the superuser, warm.
 
@@ -103,6 +104,7 @@ def measure(server: Path | None, systems: str | None, scale: float, seed: int,
                 conn.execute("create extension if not exists pg_stat_statements")
             print(f"PostgreSQL {version}: measuring at default volume", file=sys.stderr)
             default = warm(box, root, runs)
+            up_default = timed_up(box)
             markers = [m for m in MARKERS if any(m in c["markers"] for c in default.values())]
             walls_default = walls(box, markers, runs)
             print(f"PostgreSQL {version}: loading scale {scale}", file=sys.stderr)
@@ -110,6 +112,7 @@ def measure(server: Path | None, systems: str | None, scale: float, seed: int,
             rows = load(box, scale, seed)
             load_s = time.monotonic() - started
             print(f"PostgreSQL {version}: loaded in {load_s:.0f} s: {rows}", file=sys.stderr)
+            up_scaled = timed_up(box)
             restart_cold(box)
             cold = suite_run(box, root, "cold")
             scaled = warm(box, root, runs)
@@ -120,7 +123,8 @@ def measure(server: Path | None, systems: str | None, scale: float, seed: int,
             box.env_file.unlink(missing_ok=True)
     return {
         "scale": scale, "seed": seed, "server_version": version, "load_s": round(load_s, 1),
-        "loaded": rows, "checks": checks_table(default, scaled, cold),
+        "loaded": rows, "up_default_s": up_default, "up_scaled_s": up_scaled,
+        "checks": checks_table(default, scaled, cold),
         "runbooks": runbooks_table(scaled, literal),
         "markers": [{"marker": m, "wall_default_s": walls_default[m], "wall_scaled_s": walls_scaled[m]}
                     for m in markers],
@@ -149,6 +153,13 @@ def load(box: Sandbox, scale: float, seed: int) -> dict[str, dict[str, Any]]:
             rows = loader(system.name)(conn, scale, seed)
         loaded[system.name] = {"rows": rows, "load_s": round(time.monotonic() - started, 1)}
     return loaded
+
+
+def timed_up(box: Sandbox) -> float:
+    """`up` on the running sandbox: each system catches up on its traffic, as after a restart."""
+    started = time.monotonic()
+    box.up()
+    return round(time.monotonic() - started, 2)
 
 
 def restart_cold(box: Sandbox) -> None:
@@ -294,7 +305,8 @@ def runbooks_table(scaled: dict[str, dict[str, Any]],
 
 def print_table(report: dict[str, Any]) -> None:
     print(f"\nPostgreSQL {report['server_version']}, scale {report['scale']} "
-          f"(loaded in {report['load_s']} s)")
+          f"(loaded in {report['load_s']} s; `up` {report['up_default_s']} s at default volume, "
+          f"{report['up_scaled_s']} s at scale)")
     header = (f"{'item':<8} {'marker':<22} {'blocks':>8} {'at scale':>9} {'ratio':>6} "
               f"{'warm ms':>8} {'cold ms':>8} {'state':<8} bounds")
     print(header)
