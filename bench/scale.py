@@ -17,7 +17,8 @@ healthy traffic running:
    first check to touch an index pays its reads, as in the first incident run after a restart;
 4. `up` again, then warm again, and the markers' wall time, at production volume;
 5. the runbooks' own literal SQL for the same items (bench/literal.py) on the same data, with
-   EXPLAIN (ANALYZE, BUFFERS) as the superuser, warm.
+   EXPLAIN (ANALYZE, BUFFERS) as the superuser, warm, each run on a new connection as each check
+   run is.
 
 It prints one table per server and writes reports/bench-scale-pg<version>.json, its path last.
 A row is within bounds when its blocks at volume are at most 2 x default + GROWTH_CONSTANT, its
@@ -241,17 +242,19 @@ def literal_blocks(box: Sandbox) -> dict[str, dict[str, int]]:
         if system is None:
             continue
         params = literal_params(runbook, box.env)
-        with box.superuser(system.database) as conn:
-            for item, statement in items.items():
-                plan = None
-                for _ in range(2):
+        for item, statement in items.items():
+            plan = None
+            # Each run on a new connection, as each check run is: the catalog caches of a
+            # backend start empty, the shared buffers stay warm.
+            for _ in range(2):
+                with box.superuser(system.database) as conn:
                     row = conn.execute(f"explain (analyze, buffers, format json) {statement}",
                                        params or None).fetchone()
-                    assert row is not None
-                    plan = row[0][0]["Plan"]
-                assert plan is not None
-                measured.setdefault(runbook, {})[item] = (plan.get("Shared Hit Blocks", 0)
-                                                          + plan.get("Shared Read Blocks", 0))
+                assert row is not None
+                plan = row[0][0]["Plan"]
+            assert plan is not None
+            measured.setdefault(runbook, {})[item] = (plan.get("Shared Hit Blocks", 0)
+                                                      + plan.get("Shared Read Blocks", 0))
     return measured
 
 

@@ -28,14 +28,16 @@ RAW = "external_events_raw"
 # covers only queued and running jobs), dunning_logs' sent_at. A window over such a table is a
 # scan of all of it, which grows with every day of history. These tables are written in arrival
 # order (a row is inserted, updated within seconds, then left alone), so their newest rows lie in
-# their last pages. A table of up to twice TAIL_PAGES is read whole (the sandbox's at its default
-# volume, a young deployment's: exact); a larger one only its last TAIL_PAGES (a TID range scan),
-# at production's pace (bench/volume/revenueos.py) about 1.7 days of raw events, 3.2 days of
-# legacy events, 2.1 days of jobs and 9 days of dunning messages. Each check notes how far back
-# its pages reached; the README names the indexes that would make them exact. A table whose old
-# pages were emptied and refilled (a mass delete, a rewrite) breaks the arrival order, and a row
-# stored there is not seen.
+# their last pages. A table of up to WHOLE_UP_TO x TAIL_PAGES is read whole (the sandbox's at its
+# default volume, a young deployment's: exact); a larger one only its last TAIL_PAGES (a TID range
+# scan): no table is read for more than about twice its pages at the sandbox's default volume.
+# At production's pace (bench/volume/revenueos.py) those pages hold about 1.7 days of raw
+# events, 3.2 days of legacy events, 2.1 days of jobs and 9 days of dunning messages. Each check
+# notes how far back its pages reached; the README names the indexes that would make them exact.
+# A table whose old pages were emptied and refilled (a mass delete, a rewrite) breaks the
+# arrival order, and a row stored there is not seen.
 TAIL_PAGES = {RAW: 1536, "external_events": 2048, "jobs_queue": 1536, "dunning_logs": 96}
+WHOLE_UP_TO = 1.5
 TIME_COLUMN = {RAW: "received_at", "external_events": "received_at", "jobs_queue": "created_at",
                "dunning_logs": "sent_at"}
 # RO-4's windows are hours: it reads the last RECENT_PAGES pages (about 14 hours at production's
@@ -46,12 +48,12 @@ RECENT_PAGES = 512
 
 def _first_page(table: str, pages: int | None) -> str:
     """SQL for the first page read of the table: of its last `pages`, when given; else 0 (all of
-    it) up to twice TAIL_PAGES, and where its last TAIL_PAGES start beyond."""
+    it) up to WHOLE_UP_TO x TAIL_PAGES, and where its last TAIL_PAGES start beyond."""
     size = f"(pg_relation_size('public.{table}') / current_setting('block_size')::int)"
     if pages is not None:
         return f"greatest({size} - {pages}, 0)"
     last = TAIL_PAGES[table]
-    return f"(case when {size} <= {2 * last} then 0 else {size} - {last} end)"
+    return f"(case when {size} <= {int(WHOLE_UP_TO * last)} then 0 else {size} - {last} end)"
 
 
 def tail(table: str, pages: int | None = None) -> str:
