@@ -25,21 +25,20 @@ RAW = "external_events_raw"
 
 # Upstream indexes none of the columns the checks' windows are on: external_events_raw's
 # received_at and status, external_events' received_at, jobs_queue's created_at (its poll index
-# covers only queued and running jobs), dunning_logs' sent_at. A window over such a table is a
-# scan of all of it, which grows with every day of history. These tables are written in arrival
-# order (a row is inserted, updated within seconds, then left alone), so their newest rows lie in
-# their last pages. A table of up to WHOLE_UP_TO x TAIL_PAGES is read whole (the sandbox's at its
-# default volume, a young deployment's: exact); a larger one only its last TAIL_PAGES (a TID range
-# scan): no table is read for more than about twice its pages at the sandbox's default volume.
-# At production's pace (bench/volume/revenueos.py) those pages hold about 1.7 days of raw
-# events, 3.2 days of legacy events, 2.1 days of jobs and 9 days of dunning messages. Each check
-# notes how far back its pages reached; the README names the indexes that would make them exact.
-# A table whose old pages were emptied and refilled (a mass delete, a rewrite) breaks the
-# arrival order, and a row stored there is not seen.
-TAIL_PAGES = {RAW: 1536, "external_events": 2048, "jobs_queue": 1536, "dunning_logs": 96}
+# covers only queued and running jobs). A window over such a table is a scan of all of it, which
+# grows with every day of history. These tables are appended to in arrival order, so their
+# newest rows mostly lie in their last pages. A table of up to WHOLE_UP_TO x TAIL_PAGES is read
+# whole (the sandbox's at its default volume, a young deployment's: exact); a larger one only its
+# last TAIL_PAGES (a TID range scan): no table is read for more than about twice its pages at the
+# sandbox's default volume. At production's pace (bench/volume/revenueos.py) those pages hold
+# about 1.7 days of raw events, 3.2 days of legacy events and 2.1 days of jobs. Each check notes
+# how far back its pages reached; the README names the indexes that would make them exact. A row
+# PostgreSQL stored in an older page's free space (after a delete, or space VACUUM reclaimed
+# from updated rows) is not seen: that is the approximation's price. dunning_logs (RO-9) is read
+# whole: it is small, and its double sends pair a new row with an older one.
+TAIL_PAGES = {RAW: 1536, "external_events": 2048, "jobs_queue": 1536}
 WHOLE_UP_TO = 1.5
-TIME_COLUMN = {RAW: "received_at", "external_events": "received_at", "jobs_queue": "created_at",
-               "dunning_logs": "sent_at"}
+TIME_COLUMN = {RAW: "received_at", "external_events": "received_at", "jobs_queue": "created_at"}
 # RO-4's windows are hours: it reads the last RECENT_PAGES pages (about 14 hours at production's
 # pace) and reads back as far as the others only when those leave a provider silent or an
 # integration not healthy, so a healthy run stays cheap.
