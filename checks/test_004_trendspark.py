@@ -42,10 +42,6 @@ from fixtures.settings import SystemSettings
 from fixtures.verdicts import CheckFailed, Limit, at_most, none_found, something
 
 pytestmark = [pytest.mark.system("trendspark")]
-EVERY_INCIDENT = [pytest.mark.trendspark_ingest, pytest.mark.trendspark_stream,
-                  pytest.mark.telegram_alerts, pytest.mark.scheduler_jobs, pytest.mark.api_errors,
-                  pytest.mark.retention, pytest.mark.observability]
-
 RUNBOOK_RUN_PAYLOAD = {"job_id": "ingest_rank"}
 RUNBOOK_TOGGLE_PAYLOAD = {"job_id": "ingest_rank", "action": "pause"}
 UTC_NOW = "select timezone('utc', now()) as utc_now"
