@@ -22,7 +22,7 @@ where created_month >= date_trunc(
 # and tested here, on the server; only its start and its length are read.
 DRIFT_GUARD_TRIGGERS = f"""
 select c.relname as table_name, t.tgname as trigger_name, t.tgenabled as enabled,
-       (select json_build_object('start', left(d.sql, {TEXT_CHARS}), 'chars', length(d.sql),
+       (select json_build_object('start', left(d.sql, {TEXT_CHARS}), 'bytes', octet_length(d.sql),
                                  'before_insert', position('BEFORE INSERT' in d.sql) > 0)
         from pg_get_triggerdef(t.oid) as d(sql)) as definition,
        p.proname as function_name,
@@ -58,7 +58,7 @@ def trigger_problems(db: ReadOnlyDB, *, check_definitions: bool) -> list[str]:
         elif check_definitions and not row["definition"]["before_insert"]:
             definition = row["definition"]
             problems.append(f"trigger {trigger} does not fire BEFORE INSERT: "
-                            f"{excerpt(definition['start'], definition['chars'])}")
+                            f"{excerpt(definition['start'], definition['bytes'])}")
         elif check_definitions and not row[key_flag]:
             key = key_flag.removeprefix("mentions_")
             problems.append(f"{row['function_name']}() behind {trigger} never sets {key}")

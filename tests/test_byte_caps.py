@@ -51,7 +51,7 @@ HUGE_BYTES = 50 * 1024 * 1024
 # an escaping step makes longer (11 bytes, 7 characters).
 HOSTILE = '"<&é😀 x'
 HOSTILE_REPEATS = HUGE_BYTES // len(HOSTILE.encode())
-HOSTILE_CHARS = HOSTILE_REPEATS * len(HOSTILE)
+HOSTILE_SIZE = HOSTILE_REPEATS * len(HOSTILE.encode())
 MARK = "byte-caps-test"  # tags every row the sandbox test adds, so that it removes exactly those
 HUGE_ROWS = 10
 # A healthy run of these runbooks peaks at about 75 MB; one 50 MB cell read whole would pass this.
@@ -125,9 +125,13 @@ def test_a_finding_is_one_bounded_line_that_says_how_long_it_was():
 
 def test_a_quoted_value_is_an_excerpt_with_its_length():
     assert excerpt("short") == "short"
-    assert excerpt("d" * TEXT_CHARS, HUGE_BYTES) == "d" * 120 + f"… ({HUGE_BYTES:,} characters)"
-    # Cut by the SQL and its length not selected: at least what was read.
-    assert excerpt("d" * TEXT_CHARS).endswith(f"… (at least {TEXT_CHARS:,} characters)")
+    assert excerpt("d" * TEXT_CHARS, HUGE_BYTES) == "d" * 120 + f"… ({HUGE_BYTES:,} bytes)"
+    # Cut by the SQL and its size not selected: at least what was read.
+    assert excerpt("d" * TEXT_CHARS).endswith(f"… (at least {TEXT_CHARS:,} bytes)")
+    # Whole, short in characters, multibyte: quoted whole.
+    assert excerpt("é" * 100, 200) == "é" * 100
+    # Not cut by the SQL but longer than an excerpt: its exact size.
+    assert excerpt("é" * 200) == "é" * 120 + "… (400 bytes)"
 
 
 def test_the_runs_evidence_gives_way_to_a_marker_once_its_budget_is_spent():
@@ -344,9 +348,9 @@ def test_fifty_megabyte_values_leave_verdicts_reports_and_memory_bounded(
     assert {"IS-7", "PD-3", "RO-2"} <= set(states)
     assert states == {item: "PASS" for item in states} | {
         "EI-2": "FAIL", "EI-3": "FAIL", "EI-4": "FAIL", "EI-8": "WARN"}, json.dumps(messages, indent=2)
-    assert f"… ({HOSTILE_CHARS:,} characters) (webhook, " in messages["EI-3"]
+    assert f"… ({HOSTILE_SIZE:,} bytes) (webhook, " in messages["EI-3"]
     # 'HUGE_1' to 'HUGE_9', then 'HUGE_10', before the 50 MB of X.
-    assert re.search(rf"'HUGE_\d+X+… \(({HUGE_BYTES + 6:,}|{HUGE_BYTES + 7:,}) characters\)'",
+    assert re.search(rf"'HUGE_\d+X+… \(({HUGE_BYTES + 6:,}|{HUGE_BYTES + 7:,}) bytes\)'",
                      messages["EI-8"]), messages["EI-8"]
     assert max(len(m) for m in messages.values()) <= 1000
     sizes = {name: report.stat().st_size for name, report in reports.items()}
