@@ -31,14 +31,16 @@ RAW = "external_events_raw"
 # whole (the sandbox's at its default volume, a young deployment's: exact); a larger one only its
 # last TAIL_PAGES (a TID range scan): no table is read for more than about twice its pages at the
 # sandbox's default volume. At production's pace (bench/volume/revenueos.py) those pages hold
-# about 1.7 days of raw events, 3.2 days of legacy events and 2.1 days of jobs. Each check notes
-# how far back its pages reached; the README names the indexes that would make them exact. A row
-# PostgreSQL stored in an older page's free space (after a delete, or space VACUUM reclaimed
-# from updated rows) is not seen: that is the approximation's price. dunning_logs (RO-9) is read
-# whole: it is small, and its double sends pair a new row with an older one.
-TAIL_PAGES = {RAW: 1536, "external_events": 2048, "jobs_queue": 1536}
+# about 1.7 days of raw events, 3.2 days of legacy events, 2.1 days of jobs and 22 days of
+# dunning messages (RO-9 pairs a send with another of the last 7 days, so its budget covers
+# three times that). Each check notes how far back its pages reached; the README names the
+# indexes that would make them exact. A row PostgreSQL stored in an older page's free space
+# (after a delete, or space VACUUM reclaimed from updated rows) is not seen: that is the
+# approximation's price.
+TAIL_PAGES = {RAW: 1536, "external_events": 2048, "jobs_queue": 1536, "dunning_logs": 256}
 WHOLE_UP_TO = 1.5
-TIME_COLUMN = {RAW: "received_at", "external_events": "received_at", "jobs_queue": "created_at"}
+TIME_COLUMN = {RAW: "received_at", "external_events": "received_at", "jobs_queue": "created_at",
+               "dunning_logs": "sent_at"}
 # RO-4's windows are hours: it reads the last RECENT_PAGES pages (about 14 hours at production's
 # pace) and reads back as far as the others only when those leave a provider silent or an
 # integration not healthy, so a healthy run stays cheap.

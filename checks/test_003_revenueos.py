@@ -58,17 +58,18 @@ cross join (select count(*) as dead_letter_count from public.jobs_queue j
 """
 # ops_job_success_view's numbers, by its definition (per job type over 24 hours), from the
 # queue's last pages: jobs_queue has no index on created_at, and the view scans all of it.
+# Grouped by the type's start: a type of megabytes compared whole would be decompressed each time.
 JOB_SUCCESS_24H = f"""
-select left(job_type, {TEXT_CHARS}) as job_type, total, success, failed,
+select job_type, total, success, failed,
        case when total = 0 then 100 else round(success::numeric / total::numeric * 100, 2) end
            as success_rate
-from (select j.job_type, count(*) as total,
+from (select left(j.job_type, {TEXT_CHARS}) as job_type, count(*) as total,
              count(*) filter (where j.status = 'completed') as success,
              count(*) filter (where j.status = 'dead'
                               or (j.status = 'failed' and j.attempts >= j.max_attempts)) as failed
       from public.jobs_queue j
       where j.ctid >= {tail("jobs_queue")} and j.created_at > now() - interval '24 hours'
-      group by j.job_type) stats
+      group by 1) stats
 order by total desc
 limit 100
 """
@@ -158,7 +159,7 @@ DUNNING_SENT_TWICE = f"""
 with recent as materialized (
     select d.project_id, d.payment_id, d.rule_id, d.channel, d.sent_at
     from public.dunning_logs d
-    where d.sent_at >= now() - interval '{DUNNING_WINDOW}'
+    where d.ctid >= {tail("dunning_logs")} and d.sent_at >= now() - interval '{DUNNING_WINDOW}'
 ), paced as (
     select r.project_id, r.payment_id, r.channel, r.sent_at,
            lag(r.sent_at) over (partition by r.payment_id, r.channel order by r.sent_at) as previous
@@ -419,9 +420,7 @@ def test_ro9_no_dunning_message_sent_twice(
     the same payment, rule and channel), over the last 7 days."""
     seconds, source = system_settings.threshold("REVENUEOS_DOUBLE_SEND_SECONDS")
     rows = db.rows(DUNNING_SENT_TWICE, {"seconds": seconds})
-    evidence.note("dunning_logs has no index on (sent_at) upstream: the whole table is read (it is "
-                  "small: a message per payment step); an index on dunning_logs (sent_at) would "
-                  "bound it to the window")
+    note_reach(db, evidence, "dunning_logs")
     bursts = [r for r in rows if r["form"] == "burst"]
     repeated = [r for r in rows if r["form"] == "repeated"]
     runbook_form = next(r for r in rows if r["form"] == "runbook")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from checks.revenueos import TAIL_PAGES, WHOLE_UP_TO
 from sandbox.revenueos import incidents, tenants, variants
 from sandbox.revenueos.provision import CURRENT_SECRET, PREVIOUS_SECRET
 from tests.conftest import ChecksPytester
@@ -289,6 +291,53 @@ def test_payments_not_syncing_fails_while_the_worker_is_down_and_passes_after(
         "raw rows exist but stay `pending`: the worker is down"]
     healed = sandbox_pytester.run("-m", "payments_not_syncing", "--target", "sandbox")
     assert healed.ret == 0, json.dumps(healed.messages(), indent=2)
+
+
+OLD_SEND = "test:older-send"  # marks the sends the fixture below adds, so that it removes exactly those
+OLD_SENDS = 40_000  # a month of a busy cadence: several hundred pages, past what RO-9 reads whole
+
+
+@pytest.fixture
+def long_dunning_log(sandbox: Sandbox) -> Iterator[int]:
+    """dunning_logs grown past RO-9's page budget by a month of older sends, stored before the
+    live ones as production's arrival order stores them; its pages, then back as it was."""
+    with sandbox.superuser(DB) as conn, conn.transaction():
+        conn.execute("LOCK TABLE public.dunning_logs IN ACCESS EXCLUSIVE MODE")
+        conn.execute("CREATE TEMP TABLE live ON COMMIT DROP AS SELECT * FROM public.dunning_logs")
+        conn.execute("TRUNCATE public.dunning_logs")
+        conn.execute("""INSERT INTO public.dunning_logs (project_id, rule_id, payment_id, customer_id,
+                                                         channel, status, provider_message_id, sent_at)
+                        SELECT (SELECT project_id FROM live LIMIT 1), NULL, gen_random_uuid(),
+                               'cus_old_' || n, 'email', 'read', %s,
+                               now() - interval '60 days' + n * interval '1 minute'
+                        FROM generate_series(1, %s) AS n""", (OLD_SEND, OLD_SENDS))
+        conn.execute("INSERT INTO public.dunning_logs SELECT * FROM live ORDER BY sent_at")
+        found = conn.execute("SELECT pg_relation_size('public.dunning_logs') / 8192").fetchone()
+    assert found is not None
+    try:
+        yield found[0]
+    finally:
+        with sandbox.superuser(DB) as conn:
+            conn.execute("DELETE FROM public.dunning_logs WHERE provider_message_id = %s", (OLD_SEND,))
+            conn.execute("VACUUM FULL public.dunning_logs")  # the live rows in arrival order again
+
+
+def test_a_dunning_log_past_its_budget_is_read_from_its_last_pages_and_still_catches_a_double_send(
+    sandbox: Sandbox, sandbox_pytester: ChecksPytester, long_dunning_log: int
+) -> None:
+    budget = TAIL_PAGES["dunning_logs"]
+    assert long_dunning_log > WHOLE_UP_TO * budget
+    healthy = sandbox_pytester.run("-m", "dunning_spam", "--target", "sandbox")
+    assert healthy.states()["RO-9"] == "PASS", json.dumps(healthy.messages(), indent=2)
+    notes = [e["text"] for c in healthy.results["checks"] if c["item"] == "RO-9"
+             for e in c["evidence"] if e["kind"] == "note"]
+    # The pages of the whole table (the cadence may have added one since), of which its last.
+    reach = [int(m[1]) for n in notes if (m := re.search(rf"read its last {budget} of (\d+) pages", n))]
+    assert len(reach) == 1 and reach[0] >= long_dunning_log, notes
+    with sandbox.broken(incidents.DUNNING_DOUBLE_SEND):
+        run = sandbox_pytester.run("-m", "dunning_spam", "--target", "sandbox")
+    assert run.states()["RO-9"] == "FAIL", json.dumps(run.messages(), indent=2)
+    assert "within 60 s" in run.messages()["RO-9"]
 
 
 def test_dunning_spam_without_the_dunning_tables_is_unknown_naming_them(
