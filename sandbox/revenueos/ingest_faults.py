@@ -26,11 +26,21 @@ from sandbox.revenueos.tenants import Provider
 from sandbox.system import Context, Step
 
 # Everything a delivery left behind, newest first: its apply_event job, its normalized event,
-# its legacy twin, the raw event itself.
+# its legacy twin, the raw event itself. The raw events are locked first: the sync engine
+# normalizing one of them waits, or has committed before the deletes' snapshot is taken (else
+# its normalized event would appear between the deletes and keep the raw event referenced). In
+# id order, the order the engine's `id = ANY(...)` update takes its rows in, so neither waits
+# for the other in a circle.
+LOCK_GONE = """
+    SELECT id FROM public.external_events_raw
+    WHERE provider = ANY(%(providers)s) AND received_at >= now() - %(window)s
+    ORDER BY id
+    FOR UPDATE
+"""
 FORGET = """
     WITH gone AS (
         SELECT id, {event_id} AS event_id, provider FROM public.external_events_raw
-        WHERE provider = ANY(%(providers)s) AND received_at >= now() - %(window)s
+        WHERE id = ANY(%(ids)s::uuid[])
     ), jobs AS (
         DELETE FROM public.jobs_queue
         WHERE job_type = 'apply_event' AND created_at >= now() - %(window)s
@@ -89,9 +99,11 @@ FORGET_MARKED = "DELETE FROM public.external_events_raw WHERE {payload} ->> 'san
 
 def _forget(conn: db.Connection, providers: list[Provider], window: timedelta) -> None:
     columns = raw.column_set(conn)
+    scope = {"providers": [p.name for p in providers], "window": window}
     with conn.transaction():
+        ids = [r[0] for r in conn.execute(LOCK_GONE, scope).fetchall()]
         gone = conn.execute(sql.SQL(FORGET).format(event_id=columns.ident("event_id")),
-                            {"providers": [p.name for p in providers], "window": window}).fetchall()
+                            {**scope, "ids": ids}).fetchall()
         conn.execute(FORGET_RAW, ([r[0] for r in gone],))
 
 
