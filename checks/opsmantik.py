@@ -18,17 +18,23 @@ where created_month >= date_trunc(
   and created_at >= now() - make_interval(mins => %(minutes)s)
 """
 
-# A definition can be megabytes (a trigger's arguments, a function's body): each is built once
-# and tested here, on the server; only its start and its length are read.
+# When a trigger fires is read from pg_trigger.tgtype's bits (pg_trigger.h: 2 BEFORE, 4 INSERT,
+# 64 INSTEAD OF). Its definition can be megabytes (its arguments): it is built only for a trigger
+# that does not fire BEFORE INSERT, to be quoted, and only its start and size are read. A
+# function's body, as large, is searched on the server.
 DRIFT_GUARD_TRIGGERS = f"""
 select c.relname as table_name, t.tgname as trigger_name, t.tgenabled as enabled,
-       (select json_build_object('start', left(d.sql, {TEXT_CHARS}), 'bytes', octet_length(d.sql),
-                                 'before_insert', position('BEFORE INSERT' in d.sql) > 0)
-        from pg_get_triggerdef(t.oid) as d(sql)) as definition,
+       fires.before_insert,
+       case when not fires.before_insert then
+           (select json_build_object('start', left(d.sql, {TEXT_CHARS}), 'bytes', octet_length(d.sql))
+            from pg_get_triggerdef(t.oid) as d(sql))
+       end as definition,
        p.proname as function_name,
        p.prosrc like '%%created_month%%' as mentions_created_month,
        p.prosrc like '%%session_month%%' as mentions_session_month
 from pg_trigger t
+cross join lateral (
+    select t.tgtype & 2 <> 0 and t.tgtype & 4 <> 0 and t.tgtype & 64 = 0 as before_insert) fires
 join pg_class c on c.oid = t.tgrelid
 join pg_namespace n on n.oid = c.relnamespace
 join pg_proc p on p.oid = t.tgfoid
@@ -55,7 +61,7 @@ def trigger_problems(db: ReadOnlyDB, *, check_definitions: bool) -> list[str]:
         elif row["enabled"] not in ENABLED:
             problems.append(f"trigger {trigger} on public.{table} is disabled (tgenabled "
                             f"{row['enabled']!r}); the verify RPC does not notice this")
-        elif check_definitions and not row["definition"]["before_insert"]:
+        elif check_definitions and not row["before_insert"]:
             definition = row["definition"]
             problems.append(f"trigger {trigger} does not fire BEFORE INSERT: "
                             f"{excerpt(definition['start'], definition['bytes'])}")

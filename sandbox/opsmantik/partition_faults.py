@@ -55,6 +55,12 @@ def _site_ids() -> list[object]:
 drop_trigger = kit.statement("DROP TRIGGER IF EXISTS sessions_set_created_month ON public.sessions")
 disable_trigger = kit.statement(
     "ALTER TABLE public.sessions DISABLE TRIGGER sessions_set_created_month")
+# A hand edit of the migration that kept only the UPDATE case: the guard exists and is enabled,
+# but a new session's month key goes unchecked (the app's own is trusted).
+update_only_trigger = kit.statement(
+    "CREATE OR REPLACE TRIGGER sessions_set_created_month"
+    " BEFORE UPDATE OF created_at, created_month ON public.sessions"
+    " FOR EACH ROW EXECUTE FUNCTION public.trg_sessions_set_created_month()")
 # Runbook 002's mitigation: re-apply the drift-guard migration (it re-enables, too).
 reapply_triggers = kit.script(__package__, "triggers.sql")
 

@@ -63,6 +63,7 @@ no_recent_dead_letters = sql_probe(
     "SELECT count(*) = 0 FROM public.sync_dlq WHERE received_at >= now() - interval '60 min'")
 trigger_exists = sql_probe(f"SELECT count(*) = 1 {SESSIONS_TRIGGER}")
 trigger_enabled = sql_probe(f"SELECT tgenabled = 'O' {SESSIONS_TRIGGER}")
+trigger_fires_on_insert = sql_probe(f"SELECT tgtype & 4 <> 0 {SESSIONS_TRIGGER}")  # 4: INSERT
 next_month_partitions_exist = sql_probe(
     f"SELECT to_regclass('public.sessions_' || to_char({NEXT_MONTH}, 'YYYY_MM')) IS NOT NULL"
     f" AND to_regclass('public.events_' || to_char({NEXT_MONTH}, 'YYYY_MM')) IS NOT NULL")
